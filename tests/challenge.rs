@@ -17,8 +17,10 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 
-/// How long after the upgrade the server sends its challenge.
-const CHALLENGE_AFTER: Duration = Duration::from_millis(50);
+/// How long after the upgrade the server sends its challenge: long enough that a login
+/// sent with the upgrade (the client writes it as soon as the 101 is read) arrives within
+/// it on a busy machine too.
+const CHALLENGE_AFTER: Duration = Duration::from_millis(500);
 
 /// The next text frame as JSON; `None` when the connection ended (or `bound` ran out).
 async fn next_json(ws: &mut common::ServerWs, bound: Duration) -> Option<Value> {

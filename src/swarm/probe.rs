@@ -181,12 +181,13 @@ type Read = Result<
 >;
 
 /// What one read of a probe held: a text record's kind (`None` for a record of no kind,
-/// or not JSON), another data frame, a Close, or the end of the wait (nothing came in
-/// time, the read failed or the stream ended).
+/// or not JSON), another data frame, a Close, nothing within [`PROBE_ANSWER`], or the
+/// end of the stream (the read failed, or the connection ended).
 enum Seen {
     Record(Option<String>),
     Other,
     Close(Message),
+    Waited,
     Ended,
 }
 
@@ -201,14 +202,16 @@ fn seen(read: Read, spec: &crate::model::OracleSpec) -> Seen {
         }
         Ok(Some(Ok(close @ Message::Close(_)))) => Seen::Close(close),
         Ok(Some(Ok(_))) => Seen::Other,
-        Ok(Some(Err(_)) | None) | Err(_) => Seen::Ended,
+        Err(_) => Seen::Waited,
+        Ok(Some(Err(_)) | None) => Seen::Ended,
     }
 }
 
 /// Reads until the server's record of kind `kind` (the challenge the run's first message
-/// waited for), within [`CHALLENGE_FRAMES`] frames of [`PROBE_ANSWER`] each: `None` once
-/// it came (or the wait ran out: the message goes anyway, as nothing else would tell), or
-/// the Close that ended it first, for the refusal check.
+/// waited for), within [`CHALLENGE_FRAMES`] reads of [`PROBE_ANSWER`] each (a slow
+/// challenge is waited for): `None` once it came (or the wait ran out: the message goes
+/// anyway, as nothing else would tell), or the Close that ended it first, for the refusal
+/// check.
 async fn challenge<S>(
     ws: &mut tokio_tungstenite::WebSocketStream<S>,
     kind: &str,
@@ -222,7 +225,7 @@ where
             Seen::Record(Some(k)) if k == kind => return None,
             Seen::Close(close) => return Some(close),
             Seen::Ended => return None,
-            Seen::Record(_) | Seen::Other => {}
+            Seen::Record(_) | Seen::Other | Seen::Waited => {}
         }
     }
     None
@@ -344,7 +347,8 @@ enum Answer {
     Refused(Message),
     /// The declared refusal message (`[oracles] reject.message`) came first.
     InBand(String),
-    /// Neither within [`CHALLENGE_FRAMES`] frames of [`PROBE_ANSWER`] each.
+    /// Neither within [`CHALLENGE_FRAMES`] reads of [`PROBE_ANSWER`] each (a slow
+    /// acceptance is waited for), or the stream ended first.
     Unanswered,
 }
 
@@ -368,7 +372,7 @@ where
             Seen::Record(Some(k)) if Some(k.as_str()) == refusal => return Answer::InBand(k),
             Seen::Close(close) => return Answer::Refused(close),
             Seen::Ended => return Answer::Unanswered,
-            Seen::Record(_) | Seen::Other => {}
+            Seen::Record(_) | Seen::Other | Seen::Waited => {}
         }
         read = timeout(PROBE_ANSWER, ws.next()).await;
     }

@@ -274,6 +274,10 @@ async fn a_server_stopped_mid_hunt_is_no_broken_target() {
         hunted.rounds, 2,
         "the stopped round, then the one that found it down"
     );
+    // Two reasons (the server went down, then unusable): not "every one of the 2 rounds
+    // was target unusable".
+    assert_eq!(hunted.not_judged, 2);
+    assert!(!hunted.alike_throughout);
     assert!(
         written.iter().all(|f| !f.starts_with("repro")),
         "{written:?}"

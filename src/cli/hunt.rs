@@ -484,13 +484,7 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
         }
     }
     if let Some(Short::Unjudged(stopped)) = &outcome.short {
-        let when = if outcome.rounds > 1 && outcome.not_judged == outcome.rounds {
-            format!("every one of the {} rounds", outcome.rounds)
-        } else if outcome.rounds == 0 {
-            "the hunt".to_string()
-        } else {
-            format!("round {}", outcome.rounds.saturating_sub(1))
-        };
+        let when = stopped_when(&outcome);
         return unjudged(&when, stopped, "no repro was written", args.output.json);
     }
     if args.output.json {
@@ -1628,6 +1622,23 @@ fn unjudged_json(short: Option<&Short>) -> serde_json::Value {
     }
 }
 
+/// Which rounds a hunt that stopped unjudged speaks of: `every one of the 3 rounds` when
+/// each judged nothing for the one reason given; `round 1 (no round before it was judged
+/// either)` when the rounds before the last judged nothing for other reasons (a server
+/// that went down in one, then was found unusable); `round N` when some were judged.
+fn stopped_when(outcome: &hunt::HuntOutcome) -> String {
+    let last = outcome.rounds.saturating_sub(1);
+    if outcome.rounds == 0 {
+        "the hunt".to_string()
+    } else if outcome.rounds == 1 || outcome.not_judged < outcome.rounds {
+        format!("round {last}")
+    } else if outcome.alike_throughout {
+        format!("every one of the {} rounds", outcome.rounds)
+    } else {
+        format!("round {last} (no round before it was judged either)")
+    }
+}
+
 /// Says why a hunt, replay or shrink stopped without a verdict on the race (`so`: what
 /// that means for the command), and exits with that verdict's code: an unusable or
 /// misconfigured target is never a repro. The line is the command's result, on stdout as
@@ -1876,6 +1887,7 @@ mod tests {
         let outcome = |short: Option<Short>| hunt::HuntOutcome {
             rounds: 1,
             not_judged: 0,
+            alike_throughout: false,
             cut_short: 0,
             elapsed: Duration::ZERO,
             found: None,
@@ -1891,6 +1903,17 @@ mod tests {
             lenient: Default::default(),
         };
         use crate::model::Verdict;
+        // Which rounds the stopped line speaks of.
+        let mut rounds = outcome(None);
+        (rounds.rounds, rounds.not_judged) = (3, 3);
+        assert_eq!(
+            stopped_when(&rounds),
+            "round 2 (no round before it was judged either)"
+        );
+        rounds.alike_throughout = true;
+        assert_eq!(stopped_when(&rounds), "every one of the 3 rounds");
+        rounds.not_judged = 1;
+        assert_eq!(stopped_when(&rounds), "round 2");
         assert_eq!(hunt_verdict(&outcome(None), false), Verdict::Clean);
         assert_eq!(
             hunt_verdict(&outcome(Some(Short::Budget)), false),

@@ -1014,6 +1014,21 @@ impl NotJudged {
         self.settled
     }
 
+    /// Whether every one of the rounds so far judged nothing, whole, for one reason
+    /// ([`Unjudged::alike`]), and `then` (a round that stops the hunt, `None` when none
+    /// does) for it too: the hunt may then say "every one of the N rounds was …". A hunt
+    /// whose first round the server went down in and whose second found the target
+    /// unusable had two reasons, not one.
+    fn all_alike(&self, rounds: u32, then: Option<&Unjudged>) -> bool {
+        let before = self.rounds == rounds && self.alike == self.rounds;
+        match then {
+            None => rounds > 0 && before,
+            Some(why) => {
+                rounds == 0 || (before && self.last_whole.as_ref().is_some_and(|w| w.alike(why)))
+            }
+        }
+    }
+
     /// Why the rounds judged nothing: what the last whole round said, else (every round
     /// shortened by the budget) the last round's reason; when the hunt stopped on rounds
     /// alike ([`NotJudged::settled`]), saying so.
@@ -1222,6 +1237,9 @@ pub struct HuntOutcome {
     /// Of those, the rounds the budget or Ctrl-C only cut short before their plan
     /// finished (no violation in what ran): not the target's doing.
     pub cut_short: u32,
+    /// Every round judged nothing, whole, for the one reason `short` gives (so "every one
+    /// of the N rounds was …" is true of them); false when the reasons differed.
+    pub alike_throughout: bool,
     pub elapsed: Duration,
     pub found: Option<Found>,
     /// Why it stopped before `[hunt] rounds` without a find: the budget, Ctrl-C, or a
@@ -1481,6 +1499,7 @@ pub async fn hunt_excusing(
                     return Ok(HuntOutcome {
                         rounds: round + 1,
                         not_judged: not_judged.rounds,
+                        alike_throughout: false,
                         cut_short: not_judged.only_cut,
                         elapsed: started.elapsed(),
                         found: Some(found),
@@ -1508,6 +1527,7 @@ pub async fn hunt_excusing(
                 rounds: round + 1,
                 // This round too: its verdict could not judge the race.
                 not_judged: not_judged.rounds + 1,
+                alike_throughout: not_judged.all_alike(round, Some(&unjudged)),
                 cut_short: not_judged.only_cut,
                 elapsed: started.elapsed(),
                 found: None,
@@ -1559,6 +1579,7 @@ pub async fn hunt_excusing(
             return Ok(HuntOutcome {
                 rounds: round + 1,
                 not_judged: not_judged.rounds,
+                alike_throughout: false,
                 cut_short: not_judged.only_cut,
                 elapsed: started.elapsed(),
                 found: Some(found),
@@ -1617,6 +1638,7 @@ pub async fn hunt_excusing(
     Ok(HuntOutcome {
         rounds: round,
         not_judged: not_judged.rounds,
+        alike_throughout: not_judged.all_alike(round, None),
         cut_short: not_judged.only_cut,
         elapsed: started.elapsed(),
         found: None,
@@ -1956,6 +1978,34 @@ pub(crate) mod tests {
 
     /// A hunt stops on rounds alike only when that many whole rounds in a row judged
     /// nothing for one reason (figures aside) and none judged anything.
+    #[test]
+    fn every_round_is_named_alike_only_when_each_gave_the_one_reason() {
+        let silent = Unjudged {
+            verdict: Verdict::Inconclusive,
+            hint: "the server sent nothing back (4 messages sent, 0 received)".into(),
+        };
+        let unusable = Unjudged {
+            verdict: Verdict::TargetUnusable,
+            hint: "no connection was accepted".into(),
+        };
+        let mut rounds = NotJudged::default();
+        rounds.count(silent.clone(), false, false);
+        rounds.count(silent.clone(), false, false);
+        assert!(rounds.all_alike(2, None));
+        assert!(rounds.all_alike(2, Some(&silent)));
+        // A round that stops the hunt for another reason after them.
+        assert!(!rounds.all_alike(2, Some(&unusable)));
+        // A shortened round among them.
+        rounds.count(silent.clone(), true, false);
+        assert!(!rounds.all_alike(3, None));
+        // A first round that stops the hunt is alike with itself.
+        assert!(NotJudged::default().all_alike(0, Some(&unusable)));
+        // Rounds judged before: not every one.
+        let mut one = NotJudged::default();
+        one.count(silent.clone(), false, false);
+        assert!(!one.all_alike(2, None));
+    }
+
     #[test]
     fn rounds_alike_settle_a_hunt_only_in_a_row_and_with_nothing_judged() {
         let why = |verdict, hint: &str| Unjudged {

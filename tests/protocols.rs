@@ -2358,6 +2358,85 @@ async fn socket_io_packets_are_read_written_and_pinged_back() {
     assert_eq!(bad.results.summary.verdict, Verdict::Violations);
 }
 
+/// A Socket.IO server strict about heart-beats: after the open packet, a CONNECT packet
+/// gets a ping first, and only once that ping is answered (`3`) the CONNECT ack
+/// (`40{"sid":…}`); a client that leaves the ping unanswered for 300 ms is closed 1008, as
+/// a server closes one whose `pingTimeout` passed. Then it acknowledges nothing else.
+async fn socket_io_pinging(tcp: tokio::net::TcpStream) {
+    use tokio_tungstenite::tungstenite::protocol::{frame::coding::CloseCode, CloseFrame};
+    let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+        return;
+    };
+    let open = json!({"sid": "e1", "upgrades": [], "pingInterval": 300, "pingTimeout": 300});
+    if ws
+        .send(Message::Text(format!("0{open}").into()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut pinged_at = None;
+    loop {
+        let wait = pinged_at.map_or(common::TEST_BOUND, |at: tokio::time::Instant| {
+            (at + std::time::Duration::from_millis(300))
+                .saturating_duration_since(tokio::time::Instant::now())
+        });
+        let next = match tokio::time::timeout(wait, ws.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => text,
+            Ok(Some(Ok(_))) => continue,
+            Ok(_) => return,
+            Err(_) => {
+                let frame = CloseFrame {
+                    code: CloseCode::from(1008),
+                    reason: "ping timeout".into(),
+                };
+                let _ = ws.close(Some(frame)).await;
+                let _ = tokio::time::timeout(common::TEST_BOUND, ws.next()).await;
+                return;
+            }
+        };
+        if next.as_str().starts_with("40") {
+            pinged_at = Some(tokio::time::Instant::now());
+            if ws.send(Message::Text("2".into())).await.is_err() {
+                return;
+            }
+        } else if next.as_str() == "3" && pinged_at.take().is_some() {
+            let ack = Message::Text(r#"40{"sid":"s1"}"#.into());
+            if ws.send(ack).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// The liveness probe after the run reads the server's answer as the run does: the
+/// Socket.IO CONNECT ack (`40{…}`, kind `connect`) accepts it, and the server's ping is
+/// answered. Read as plain JSON, no probe saw the ack, and the server closed each one
+/// 1008 for its unanswered ping: a "session still held" confirmed on a correct server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_probe_after_a_socket_io_run_reads_its_packets_and_answers_its_pings() {
+    let head = socket_io_head(TEST_SECRET);
+    let steps = head.find("steps = [").unwrap();
+    let text = format!(
+        "{}steps = [\n  {{ expect = \"connect\", within = \"2s\" }},\n  {{ close = 1000 }},\n]\n",
+        &head[..steps]
+    );
+    let (url, stop) = spawn_server(socket_io_pinging).await;
+    let outcome = run_against("socketio-pings.toml", &text, url).await;
+    stop.cancel();
+    let s = &outcome.results.summary;
+    assert_eq!(s.counters.expect.expectations_met, 3, "{:?}", s.hint);
+    assert_eq!(s.probe.tokens, 3, "{:?}", s.probe);
+    assert_eq!(
+        (s.probe.refused, s.probe.inconclusive),
+        (0, 0),
+        "{:?}",
+        s.probe
+    );
+    assert_eq!(s.violations.total, 0, "{:?}", outcome.results.violations);
+    assert_eq!(s.verdict, Verdict::Clean, "{:?}", s.hint);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_socket_io_connect_error_for_every_token_is_auth_misconfigured() {
     let text = socket_io_head("not-the-servers-secret");

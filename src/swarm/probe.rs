@@ -180,31 +180,84 @@ type Read = Result<
     tokio::time::error::Elapsed,
 >;
 
-/// What one read of a probe held: a text record's kind (`None` for a record of no kind,
-/// or not JSON), another data frame, a Close, nothing within [`PROBE_ANSWER`], or the
+/// What one read of a probe held: the kinds of a text frame's records, in order (`None`
+/// for a record of no kind, or not JSON; none for a frame of the framing's own packets,
+/// a heart-beat), another data frame, a Close, nothing within [`PROBE_ANSWER`], or the
 /// end of the stream (the read failed, or the connection ended).
 enum Seen {
-    Record(Option<String>),
+    Records(Vec<Option<String>>),
     Other,
     Close(Message),
     Waited,
     Ended,
 }
 
-/// [`Seen`] of `read`, kinds read as the oracles read them.
-fn seen(read: Read, spec: &crate::model::OracleSpec) -> Seen {
+impl Seen {
+    /// Whether a record of kind `kind` came.
+    fn holds(&self, kind: &str) -> bool {
+        matches!(self, Seen::Records(kinds) if kinds.iter().flatten().any(|k| k == kind))
+    }
+}
+
+/// [`Seen`] of `read`, and whether the frame asked for a heart-beat answer: records read
+/// as the run reads them (the framing's packets decoded, split on the record separator,
+/// batches opened), so that a probe of a Socket.IO or STOMP server sees its `connect` or
+/// `CONNECTED` as the run did.
+fn seen(read: Read, spec: &crate::model::OracleSpec) -> (Seen, bool) {
     match read {
         Ok(Some(Ok(Message::Text(text)))) => {
-            let record = serde_json::from_str::<serde_json::Value>(text.as_str()).ok();
-            Seen::Record(record.as_ref().and_then(|r| {
-                crate::oracle::frame::kind_of(spec, r).map(std::borrow::Cow::into_owned)
-            }))
+            let (kinds, ping) = kinds_in(spec, text.as_str());
+            (Seen::Records(kinds), ping)
         }
-        Ok(Some(Ok(close @ Message::Close(_)))) => Seen::Close(close),
-        Ok(Some(Ok(_))) => Seen::Other,
-        Err(_) => Seen::Waited,
-        Ok(Some(Err(_)) | None) => Seen::Ended,
+        Ok(Some(Ok(close @ Message::Close(_)))) => (Seen::Close(close), false),
+        Ok(Some(Ok(_))) => (Seen::Other, false),
+        Err(_) => (Seen::Waited, false),
+        Ok(Some(Err(_)) | None) => (Seen::Ended, false),
     }
+}
+
+/// The kinds of the records in text frame `text`, as the oracles read them, and whether
+/// it asked for a heart-beat answer ([`crate::oracle::framing::decode`]).
+fn kinds_in(spec: &crate::model::OracleSpec, text: &str) -> (Vec<Option<String>>, bool) {
+    use crate::oracle::frame::{for_each_record, kind_of, Record};
+    use std::borrow::Cow;
+    let mut kinds = Vec::new();
+    let mut each = |record: Record<'_>| {
+        kinds.push(match record {
+            Record::Flat(msg) => kind_of(spec, &msg).map(Cow::into_owned),
+            Record::Json(msg) => kind_of(spec, &msg).map(Cow::into_owned),
+            Record::Text(_) => None,
+        });
+    };
+    let separator = spec.record_separator.as_deref();
+    if spec.reads_frames_as_they_are() {
+        for_each_record(text, separator, spec.batched, &mut each);
+        return (kinds, false);
+    }
+    let decoded = crate::oracle::framing::decode(spec, text);
+    for body in &decoded.bodies {
+        for_each_record(body, separator, spec.batched, &mut each);
+    }
+    (kinds, decoded.ping)
+}
+
+/// Reads one frame within [`PROBE_ANSWER`]: what it held, a heart-beat request answered
+/// as the run answers it (a Socket.IO server closes a client that leaves its pings
+/// unanswered, and that close is no refusal of the token).
+async fn read_seen<S>(
+    ws: &mut tokio_tungstenite::WebSocketStream<S>,
+    spec: &crate::model::OracleSpec,
+) -> Seen
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let (seen, ping) = seen(timeout(PROBE_ANSWER, ws.next()).await, spec);
+    if ping {
+        if let Some(answer) = crate::oracle::framing::answer(spec.framing) {
+            let _ = timeout(PROBE_ANSWER, ws.send(Message::Text(answer.into()))).await;
+        }
+    }
+    seen
 }
 
 /// Reads until the server's record of kind `kind` (the challenge the run's first message
@@ -221,11 +274,11 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     for _ in 0..CHALLENGE_FRAMES {
-        match seen(timeout(PROBE_ANSWER, ws.next()).await, spec) {
-            Seen::Record(Some(k)) if k == kind => return None,
+        match read_seen(ws, spec).await {
+            seen if seen.holds(kind) => return None,
             Seen::Close(close) => return Some(close),
             Seen::Ended => return None,
-            Seen::Record(_) | Seen::Other | Seen::Waited => {}
+            Seen::Records(_) | Seen::Other | Seen::Waited => {}
         }
     }
     None
@@ -282,22 +335,22 @@ async fn probe_one(
                     let _ = timeout(PROBE_ANSWER, ws.send(Message::Text(text.into()))).await;
                 }
             }
-            // A policy close as the first frame is a refusal too; so is one right after
-            // a first frame that reads as an auth refusal (ActionCable's
-            // `{"type":"disconnect","reason":"unauthorized"}`, then Close 1000), which an
-            // acceptance by the first frame would count as taken.
-            let mut first = match ended {
-                Some(frame) => Ok(Some(Ok(frame))),
-                None => timeout(PROBE_ANSWER, ws.next()).await,
-            };
             // Accepted by a message (`[oracles] accepted = { message = KIND }`): only that
             // message accepts; the frames before it (a greeting, a challenge) are no
             // answer, and none at all within the bound proves nothing.
             let answered = match &ctx.plan.oracles.session.accepted {
                 AcceptRule::Message { event } => {
-                    by_message(&mut ws, first, event, &ctx.plan.oracles).await
+                    by_message(&mut ws, ended, event, &ctx.plan.oracles).await
                 }
                 _ => {
+                    // A policy close as the first frame is a refusal too; so is one right
+                    // after a first frame that reads as an auth refusal (ActionCable's
+                    // `{"type":"disconnect","reason":"unauthorized"}`, then Close 1000),
+                    // which an acceptance by the first frame would count as taken.
+                    let mut first = match ended {
+                        Some(frame) => Ok(Some(Ok(frame))),
+                        None => timeout(PROBE_ANSWER, ws.next()).await,
+                    };
                     if let Ok(Some(Ok(Message::Text(text)))) = &first {
                         if crate::oracle::refusal::reads_as_auth_refusal(text.as_str()) {
                             first = timeout(PROBE_ANSWER, ws.next()).await;
@@ -352,29 +405,40 @@ enum Answer {
     Unanswered,
 }
 
-/// Reads from `first` on until the record of kind `accept` (accepted), the declared
-/// refusal message or a Close (refused), or the bound runs out (unanswered): what a
-/// server accepting by a message answered the probe.
+/// Reads until the record of kind `accept` (accepted), the declared refusal message or a
+/// Close (refused; `ended`: the Close the challenge's wait already read), or the bound
+/// runs out (unanswered): what a server accepting by a message answered the probe. Of a
+/// frame of several records, the first that accepts or refuses decides.
 async fn by_message<S>(
     ws: &mut tokio_tungstenite::WebSocketStream<S>,
-    first: Read,
+    ended: Option<Message>,
     accept: &str,
     spec: &crate::model::OracleSpec,
 ) -> Answer
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
+    if let Some(close) = ended {
+        return Answer::Refused(close);
+    }
     let refusal = spec.session.reject.message.as_deref();
-    let mut read = first;
     for _ in 0..CHALLENGE_FRAMES {
-        match seen(read, spec) {
-            Seen::Record(Some(k)) if k == accept => return Answer::Accepted,
-            Seen::Record(Some(k)) if Some(k.as_str()) == refusal => return Answer::InBand(k),
+        match read_seen(ws, spec).await {
+            Seen::Records(kinds) => {
+                let decides = kinds
+                    .into_iter()
+                    .flatten()
+                    .find(|k| k == accept || Some(k.as_str()) == refusal);
+                match decides {
+                    Some(k) if k == accept => return Answer::Accepted,
+                    Some(k) => return Answer::InBand(k),
+                    None => {}
+                }
+            }
             Seen::Close(close) => return Answer::Refused(close),
             Seen::Ended => return Answer::Unanswered,
-            Seen::Record(_) | Seen::Other | Seen::Waited => {}
+            Seen::Other | Seen::Waited => {}
         }
-        read = timeout(PROBE_ANSWER, ws.next()).await;
     }
     Answer::Unanswered
 }

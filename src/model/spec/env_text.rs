@@ -126,15 +126,34 @@ impl EnvText {
 }
 
 /// Words that make a header name credential-bearing (lower case): a header whose name
-/// contains one carries what a server takes as proof of who is calling.
-const CREDENTIAL_WORDS: &[&str] = &["auth", "key", "token", "secret", "password", "session"];
+/// contains one carries what a server takes as proof of who is calling (a request
+/// signature, `X-Hub-Signature-256`, proves it as a key does; so does an anti-forgery
+/// `X-XSRF` value).
+const CREDENTIAL_WORDS: &[&str] = &[
+    "auth",
+    "key",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "session",
+    "signature",
+    "credential",
+    "jwt",
+    "csrf",
+    "xsrf",
+];
 
 /// Whether a header named `name` (any case) carries a credential: `Authorization`,
-/// `Proxy-Authorization`, `Cookie`, or a name containing one of `CREDENTIAL_WORDS`
-/// (`X-Api-Key`, `X-Session-Id`). Its literal value is held as [`EnvText::Secret`].
+/// `Proxy-Authorization`, `Cookie`, a name containing one of `CREDENTIAL_WORDS`
+/// (`X-Api-Key`, `X-Session-Id`, `X-Signature`), or one with `sig` as a word of its own
+/// (`X-Sig`, `Request-Sig`; not `X-Design`). Its literal value is held as
+/// [`EnvText::Secret`].
 pub fn is_credential_header(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    lower == "cookie" || CREDENTIAL_WORDS.iter().any(|w| lower.contains(w))
+    lower == "cookie"
+        || CREDENTIAL_WORDS.iter().any(|w| lower.contains(w))
+        || lower.split(['-', '_']).any(|word| word == "sig")
 }
 
 /// Whether a login request body names a credential (`"password": …`, `api_key=…`): its
@@ -436,6 +455,11 @@ mod tests {
         assert!(is_credential_header("X-Api-Key"));
         assert!(is_credential_header("X-Session-Id"));
         assert!(!is_credential_header("X-Client"));
+        for signed in ["X-Signature", "X-Hub-Signature-256", "X-Sig", "request_sig"] {
+            assert!(is_credential_header(signed), "{signed}");
+        }
+        assert!(is_credential_header("X-XSRF-Header"));
+        assert!(!is_credential_header("X-Design"));
         assert!(body_names_credential(r#"{"Password": "x"}"#));
         assert!(!body_names_credential(r#"{"user": "u"}"#));
         let text = EnvText::from("literal-secret-123").into_secret();

@@ -83,8 +83,12 @@ pub fn undeclared_codes(plan: &Plan, reports: &[ConnReport]) -> Vec<u16> {
 /// [`ConnReport::closed_after_acceptance`]) and of attempts that failed before acceptance
 /// (their reason in [`ConnReport::answer`]). Only connections whose token, or whose
 /// user's, another connection of the plan presents too ([`Plan::sessions_shared`]): one
-/// alone was taken over by nobody, whatever its close says.
+/// alone was taken over by nobody, whatever its close says. Not a connection refused over
+/// the declared exclusivity limit ([`super::shedding::over_the_limit`]): never accepted
+/// while its session had the limit's connections, it was the newcomer turned away, not an
+/// older session another took over (the limit's own note says how to declare it).
 fn takeover_closes(plan: &Plan, reports: &[ConnReport]) -> undeclared::ByCode {
+    let over = super::shedding::over_the_limit(plan, reports);
     let shared = plan.sessions_shared();
     let token_of: std::collections::HashMap<u32, u32> =
         plan.conns.iter().map(|c| (c.id, c.token)).collect();
@@ -94,7 +98,10 @@ fn takeover_closes(plan: &Plan, reports: &[ConnReport]) -> undeclared::ByCode {
             .is_some_and(|t| !shared.get(*t as usize).copied().unwrap_or(true))
     };
     let mut by = undeclared::ByCode::new();
-    for r in reports.iter().filter(|r| !alone(r)) {
+    for r in reports
+        .iter()
+        .filter(|r| !alone(r) && !over.contains(&r.id))
+    {
         for a in &r.attempts {
             let Some(Cause::ServerClose(code)) = a.cause else {
                 continue;

@@ -3029,7 +3029,7 @@ fn closes_over_a_declared_per_user_limit_are_the_limit_not_load_shed() {
     let limited = crate::plan::build(&scenario, 1);
     let mut unlimited = limited.clone();
     unlimited.oracles.session.max_live = None;
-    let reports_of = |plan: &Plan| -> Vec<ConnReport> {
+    let reports_of = |plan: &Plan, (code, reason): (u16, &str)| -> Vec<ConnReport> {
         let mut firsts = BTreeSet::new();
         plan.conns
             .iter()
@@ -3041,11 +3041,11 @@ fn closes_over_a_declared_per_user_limit_are_the_limit_not_load_shed() {
                 if firsts.insert(c.user) {
                     return report(c, attempt(End::Accepted), counters);
                 }
-                let mut r = report(c, unaccepted(Some(Cause::ServerClose(4008))), counters);
+                let mut r = report(c, unaccepted(Some(Cause::ServerClose(code))), counters);
                 r.answer = Some(crate::model::Answer {
-                    cause: Cause::ServerClose(4008),
-                    detail: "close 4008".into(),
-                    body: "too many connections".into(),
+                    cause: Cause::ServerClose(code),
+                    detail: format!("close {code}"),
+                    body: reason.into(),
                     retry_after_s: None,
                 });
                 r.violations = vec![unmet(c.id, false)];
@@ -3054,8 +3054,8 @@ fn closes_over_a_declared_per_user_limit_are_the_limit_not_load_shed() {
             })
             .collect()
     };
-    let judged = |plan: &Plan| {
-        let reports = reports_of(plan);
+    let judged_with = |plan: &Plan, close: (u16, &str)| {
+        let reports = reports_of(plan, close);
         let kept: Vec<Violation> = reports.iter().flat_map(|r| r.violations.clone()).collect();
         judge_completed_kept(
             plan,
@@ -3064,6 +3064,7 @@ fn closes_over_a_declared_per_user_limit_are_the_limit_not_load_shed() {
             &kept,
         )
     };
+    let judged = |plan: &Plan| judged_with(plan, (4008, "too many connections"));
     let j = judged(&limited);
     let hint = j.hint.unwrap_or_default();
     assert!(
@@ -3079,6 +3080,15 @@ fn closes_over_a_declared_per_user_limit_are_the_limit_not_load_shed() {
     let hint = judged(&unlimited).hint.unwrap_or_default();
     assert!(
         hint.contains("reads as rate limiting") && !hint.contains("exclusivity limit"),
+        "{hint}"
+    );
+    // A 4409 "already connected" to each newcomer is the limit turning it away, not a
+    // takeover of an older session (which stayed accepted): no `replaced` advice.
+    let hint = judged_with(&limited, (4409, "already connected"))
+        .hint
+        .unwrap_or_default();
+    assert!(
+        hint.contains("refused over the declared exclusivity limit") && !hint.contains("takeover"),
         "{hint}"
     );
 }

@@ -1330,6 +1330,63 @@ fn subscriber(late_error: bool) -> Arc<Handler> {
     })
 }
 
+/// A market feed: a `subscribe` naming `req` is acknowledged `subscribed` with that `req`,
+/// then three `update`s of the book, which carry no `req` unless `stamped` (most feeds
+/// stamp only the acknowledgement). `lose_for`: the connection (its `req`) whose updates
+/// are lost.
+fn feed(stamped: bool, lose_for: Option<&'static str>) -> Arc<Handler> {
+    Arc::new(move |text, _conn| {
+        let msg: Value = serde_json::from_str(text).ok()?;
+        let req = msg.get("req")?.as_str()?.to_string();
+        let mut out = vec![json!({"type": "subscribed", "req": req}).to_string()];
+        if lose_for != Some(req.as_str()) {
+            for seq in 1..=3 {
+                let mut update = json!({"type": "update", "symbol": "BTC", "px": seq});
+                if stamped {
+                    update["req"] = json!(req);
+                }
+                out.push(update.to_string());
+            }
+        }
+        Some(out)
+    })
+}
+
+const FEED: &str = r#"
+[[group]]
+name = "traders"
+users = 3
+steps = [
+  { send = { op = "subscribe", symbol = "BTC", req = "r-{{conn}}" } },
+  { expect = "subscribed update+", correlate = "req", within = "1s" },
+  { close = 1000 },
+]
+"#;
+
+/// A pattern correlated as a whole against a feed that stamps only its acknowledgement:
+/// the updates came on every connection, never carrying `req`, so no pattern could be
+/// met. That is the scenario misreading the feed (unreadable, what to write instead), not
+/// three lost subscriptions to hunt. The same feed stamping its updates is clean, and one
+/// that loses one connection's updates stays a loss.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_correlated_pattern_whose_later_kinds_never_carry_the_field_is_misread() {
+    let text = head("feed", 3) + FEED;
+    let unstamped = run_fake(feed(false, None), "feed.toml", &text).await;
+    let s = &unstamped.results.summary;
+    assert_eq!(s.verdict, Verdict::Unreadable, "{:?}", s.hint);
+    let hint = s.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("still owed (update)") && hint.contains("(subscribed) came carrying it"),
+        "{hint}"
+    );
+    let stamped = run_fake(feed(true, None), "feed.toml", &text).await;
+    assert_clean(&stamped, 3);
+    let lossy = run_fake(feed(true, Some("r-1")), "feed.toml", &text).await;
+    let s = &lossy.results.summary;
+    assert_eq!(s.verdict, Verdict::Violations, "{:?}", s.hint);
+    assert_eq!(completeness(&lossy).len(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn captured_ids_fill_later_sends_and_checks_and_absences_are_judged() {
     let text = head("captures", 2) + SUBSCRIBE;

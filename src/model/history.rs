@@ -1337,8 +1337,16 @@ pub enum Misread {
         field: String,
         /// The top-level fields the first such record carried (a few, in its order).
         carried: Vec<String>,
-        /// Its pattern's required kinds.
+        /// Its pattern's required kinds; when `came_with` is not empty, the kinds still
+        /// owed, each of which came only without the field.
         kinds: Vec<String>,
+        /// The pattern's kinds that came carrying the field (its first items, met), when
+        /// the kinds still owed came only without it: a pattern correlated as a whole
+        /// whose later kinds the server does not stamp (a subscription's `subscribed`
+        /// echoes the request id, its `update`s do not). Empty otherwise, and in files
+        /// written before it was kept.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        came_with: Vec<String>,
     },
     /// Records of its pattern's kinds came while it was open holding another value at the
     /// path it reads the answers' correlation value at: a value no request id is (a

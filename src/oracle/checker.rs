@@ -174,6 +174,8 @@ struct Strays {
     fieldless: u64,
     /// The top-level fields of the first of those (at most [`CARRIED_NAMED`]).
     carried: Vec<String>,
+    /// The distinct kinds of those records, in arrival order (at most [`STRAYS_NAMED`]).
+    fieldless_kinds: Vec<String>,
     /// The first other value a record of its pattern's kinds held at the field it
     /// correlates on ([`Misread::OtherCorrelationValue`]): JSON when no request id is (a
     /// boolean, `null`, an object, an array), else its key text; and whether it was a

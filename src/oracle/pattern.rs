@@ -136,6 +136,19 @@ impl PatternState {
         out.join(" ")
     }
 
+    /// The required kinds still owed, in the pattern's order (each once): what
+    /// [`Self::remaining`] writes, without its marks and optional items.
+    pub fn owed_events(&self) -> Vec<&str> {
+        let mut owed: Vec<&str> = Vec::new();
+        for (i, item) in self.items.iter().enumerate().skip(self.pos) {
+            let count = if i == self.pos { self.count } else { 0 };
+            if !satisfied(item.repeat, count) && !owed.contains(&item.event.as_str()) {
+                owed.push(item.event.as_str());
+            }
+        }
+        owed
+    }
+
     /// The pattern's items, as written.
     pub fn pattern(&self) -> &[PatternItem] {
         &self.items

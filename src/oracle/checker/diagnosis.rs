@@ -124,6 +124,11 @@ impl ConnChecker {
                         strays.carried = carried_names(msg);
                     }
                     strays.fieldless += 1;
+                    if strays.fieldless_kinds.len() < STRAYS_NAMED
+                        && !strays.fieldless_kinds.iter().any(|k| k == event)
+                    {
+                        strays.fieldless_kinds.push(event.to_string());
+                    }
                 }
                 Some(held) => {
                     let strays = p.strays.get_or_insert_with(Box::default);
@@ -256,6 +261,22 @@ pub(super) fn misread_of(p: &Pending) -> Option<Misread> {
                 field: field.clone(),
                 carried: strays.carried.clone(),
                 kinds,
+                came_with: Vec::new(),
+            })
+        }
+        // Its first kinds came correlated, and every kind still owed came, only without
+        // the field: the server stamps the pattern's first answers, not the rest.
+        Some((field, _)) if strays.fieldless > 0 && owed_came_fieldless(p, strays) => {
+            Some(Misread::NoCorrelationField {
+                field: field.clone(),
+                carried: strays.carried.clone(),
+                kinds: p
+                    .state
+                    .owed_events()
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect(),
+                came_with: p.seen.split(' ').map(str::to_string).collect(),
             })
         }
         Some((field, _)) if p.seen_count == 0 && strays.other_value.is_some() => {
@@ -279,6 +300,17 @@ pub(super) fn misread_of(p: &Pending) -> Option<Misread> {
         }),
         _ => None,
     }
+}
+
+/// Whether `p`, some of whose kinds came correlated, owes only kinds that came while it
+/// was open without its correlation field, and no record of them with it.
+fn owed_came_fieldless(p: &Pending, strays: &Strays) -> bool {
+    let owed = p.state.owed_events();
+    p.seen_count > 0
+        && !owed.is_empty()
+        && owed
+            .iter()
+            .all(|k| strays.fieldless_kinds.iter().any(|f| f == k))
 }
 
 /// Whether the latest kind noted for `p` is `event`.

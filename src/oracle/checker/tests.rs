@@ -983,12 +983,47 @@ fn an_unmet_expectation_says_how_its_answers_may_be_misread() {
             field: "run_id".into(),
             carried: vec!["type".into(), "request_id".into(), "user_id".into()],
             kinds: vec!["started".into(), "thinking".into(), "done".into()],
+            came_with: Vec::new(),
         })
     );
     assert!(
         ch.violations[0].seen.contains("without \"run_id\""),
         "{}",
         ch.violations[0].seen
+    );
+    // Its first kind came correlated, and every kind it still owed came, but only without
+    // the field (a subscription whose ack echoes the request id and whose updates do
+    // not): the pattern is misread, not half lost.
+    let mut ch = checker();
+    ch.expect(five("r3"), Some((now, now)), now);
+    ch.on_message(&json!({"type": "started", "run_id": "r3"}), now);
+    for kind in ["thinking", "done"] {
+        ch.on_message(&json!({"type": kind, "price": 7}), now);
+    }
+    ch.expire(late);
+    assert_eq!(ch.violations.len(), 1, "{:#?}", ch.violations);
+    assert_eq!(
+        ch.violations[0].misread,
+        Some(Misread::NoCorrelationField {
+            field: "run_id".into(),
+            carried: vec!["type".into(), "price".into()],
+            kinds: vec!["thinking".into(), "done".into()],
+            came_with: vec!["started".into()],
+        })
+    );
+    // One kind it owes never came at all: a loss may stand, no misreading of the field.
+    let mut ch = checker();
+    ch.expect(five("r4"), Some((now, now)), now);
+    ch.on_message(&json!({"type": "started", "run_id": "r4"}), now);
+    ch.on_message(&json!({"type": "thinking", "price": 7}), now);
+    ch.expire(late);
+    assert!(
+        !matches!(
+            ch.violations[0].misread,
+            Some(Misread::NoCorrelationField { .. })
+        ),
+        "{:?}",
+        ch.violations[0].misread
     );
     // Only kinds its pattern does not name came for it.
     let mut ch = checker();

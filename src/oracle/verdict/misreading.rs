@@ -1627,8 +1627,23 @@ pub(super) fn misread(
     let told = match misreads.first()? {
         Misread::NoCorrelationField {
             field,
+            kinds,
+            came_with,
+            ..
+        } if !came_with.is_empty() => format!(
+            "the kinds their patterns still owed ({}) came, but only without the field they \
+             correlate on ({field:?}), while the kinds before them ({}) came carrying it: a \
+             correlated pattern claims only records that carry the field, and the server \
+             stamps its first answers, not the rest; correlate the kinds that carry it in one \
+             `expect`, and expect the others in a step of their own",
+            shown(kinds),
+            came_with.join(" ")
+        ),
+        Misread::NoCorrelationField {
+            field,
             carried,
             kinds,
+            ..
         } => format!(
             "records of their kinds ({}) came without the field they correlate on ({field:?}; \
              the first {}), and no expectation ever got one: check `correlate` (the \

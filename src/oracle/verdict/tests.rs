@@ -2452,6 +2452,7 @@ fn answers_the_scenario_misreads_are_no_loss() {
         field: "id".into(),
         carried: vec!["type".into(), "request_id".into()],
         kinds: vec!["reply".into()],
+        came_with: Vec::new(),
     };
     let judged = |arrived: u64, met_on_id: u64| {
         let reports = misread_reports(&plan, &misread, |r| {
@@ -2493,6 +2494,7 @@ fn a_loss_after_a_misread_step_on_its_connection_is_no_loss_either() {
         field: "ref".into(),
         carried: Vec::new(),
         kinds: vec!["phx_reply".into()],
+        came_with: Vec::new(),
     };
     let later = |conn: u32| Violation {
         at_ms: 4_000.0,
@@ -4985,6 +4987,7 @@ fn a_misread_correlation_on_arrays_says_they_were_no_object() {
         field: "/9".into(),
         carried: Vec::new(),
         kinds: vec!["OK".into()],
+        came_with: Vec::new(),
     };
     let reports = misread_reports(&plan, &misread, |_| {});
     let j = judge_unmet(&plan, &reports, 2);

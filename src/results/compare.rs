@@ -31,6 +31,9 @@
 //!   judged ([`CLIENT_STALLED`]); a larger change still gates.
 //! - A phase whose median got worse with too few samples to gate: the comparison says
 //!   what would let it judge (more users, longer runs).
+//! - A percentile that got worse with too few samples beyond it to gate, when more of
+//!   NEW's samples lie beyond the slowest of BASE's than chance explains (a tail grown past
+//!   anything BASE saw, [`tail_grew`]).
 //! - Interrupted runs, and runs that measured nothing, are left out of their side with a
 //!   warning; a side left with no run is not judged.
 //!
@@ -562,6 +565,9 @@ fn compare_sides(base: Side, new: Side, opts: &CompareOptions) -> Result<Compari
     let mut missing = Vec::new();
     // Phases that got worse with too few samples to judge any of their rows.
     let mut thin = Vec::new();
+    // Tails that grew past anything BASE saw, with too few samples beyond them to gate.
+    let mut grown = Vec::new();
+    let judge_tails = lagging.is_none() && stalls.is_none();
     for phase in Phase::ALL {
         let (b, n) = (merged_base.get(phase), merged_new.get(phase));
         if b.is_empty() || n.is_empty() {
@@ -575,6 +581,8 @@ fn compare_sides(base: Side, new: Side, opts: &CompareOptions) -> Result<Compari
         }
         if phase != Phase::GeneratorLag && thin_and_worse(&rows[first..]) {
             thin.push(phase.name().to_string());
+        } else if phase != Phase::GeneratorLag && judge_tails {
+            grown.extend(grown_tail(phase.name(), &rows[first..], (b, n)));
         }
     }
     // Named expectations' turns present on both sides: metrics `turn:NAME.p99`.
@@ -601,6 +609,8 @@ fn compare_sides(base: Side, new: Side, opts: &CompareOptions) -> Result<Compari
         }
         if thin_and_worse(&rows[first..]) {
             thin.push(label);
+        } else if judge_tails {
+            grown.extend(grown_tail(&label, &rows[first..], (b, n)));
         }
     }
     let mut throughput = throughput_row(&base, &new, opts);
@@ -626,6 +636,7 @@ fn compare_sides(base: Side, new: Side, opts: &CompareOptions) -> Result<Compari
     warnings.extend(shared);
     unjudged.extend(stalled_note(&new, &rows));
     unjudged.extend(thin_phases_note(&thin));
+    unjudged.extend(grown);
     Ok(Comparison {
         scenario,
         warnings,
@@ -760,6 +771,61 @@ fn thin_phases_note(thin: &[String]) -> Option<String> {
         if thin.len() > 1 { ", …" } else { "" },
         MIN_TAIL_SAMPLES * 2.0,
         MIN_TAIL_SAMPLES,
+    ))
+}
+
+/// How many samples of NEW beyond the slowest of BASE's (by the tolerance, at least
+/// [`LATENCY_FLOOR_MS`]) say a tail grew: more than BASE's own samples make likely. Of
+/// `n` samples from BASE's distribution, about n / (BASE's count + 1) lie beyond BASE's
+/// slowest; the lower bound of NEW's share there ([`wilson`] at [`CONFIDENCE_Z`]) must
+/// exceed that, and at least [`TAIL_GREW_FROM`] must lie there (of 600 NEW samples
+/// against 1,800 BASE ones, two beyond would pass the bound, and runs of one build put
+/// that many there about one time in twenty).
+fn tail_grew(beyond: u64, new_count: u64, base_count: u64) -> bool {
+    let (lower, _) = wilson(beyond, new_count, CONFIDENCE_Z);
+    beyond >= TAIL_GREW_FROM && lower > 1.0 / (base_count as f64 + 1.0)
+}
+
+/// The fewest NEW samples beyond BASE's slowest that [`tail_grew`] reads as a grown tail.
+const TAIL_GREW_FROM: u64 = 3;
+
+/// The note on a phase (`label`, its rows) whose percentile got worse with too few samples
+/// beyond it to gate, when NEW's samples beyond the slowest of BASE's are more than chance
+/// ([`tail_grew`]): a tail that grew past anything BASE saw (a server stalling now and
+/// then), which the comparison cannot pass (not judged, exit 8). `None` otherwise: a tail
+/// of a few samples moves by several times between runs of one build, and that alone is
+/// no finding.
+fn grown_tail(label: &str, rows: &[Row], (b, n): (&Hist, &Hist)) -> Option<String> {
+    let row = rows
+        .iter()
+        .filter(|r| r.verdict == Verdict::WorseUngated(TOO_FEW_SAMPLES))
+        .filter(|r| r.stat != LatencyStat::P50.name() && r.stat != LatencyStat::Max.name())
+        .max_by(|x, y| x.change.unwrap_or(0.0).total_cmp(&y.change.unwrap_or(0.0)))?;
+    let base_max_us = b.max();
+    let margin_us = (base_max_us as f64 * row.tolerance).max(LATENCY_FLOOR_MS * 1000.0);
+    let above = base_max_us
+        .saturating_add(margin_us.ceil() as u64)
+        .saturating_add(1);
+    let beyond = if n.max() >= above {
+        n.count_between(above, n.max())
+    } else {
+        0
+    };
+    if !tail_grew(beyond, n.len(), b.len()) {
+        return None;
+    }
+    Some(format!(
+        "{label}'s tail grew past anything BASE saw: {beyond} of NEW's {} samples lie beyond \
+         BASE's slowest of {} ({:.3} ms) by more than the tolerance, more than chance, though \
+         too few lie beyond its {} to gate it ({:.3} → {:.3} ms); run more users or longer \
+         runs, or gate it with --tolerance-for {}",
+        n.len(),
+        b.len(),
+        base_max_us as f64 / 1000.0,
+        row.stat,
+        row.base,
+        row.new,
+        row.metric,
     ))
 }
 

@@ -364,6 +364,44 @@ fn a_thin_phase_that_got_worse_is_not_judged() {
     assert!(!c.regressed() && !c.not_judged(), "{:?}", c.unjudged);
 }
 
+/// A tail that grew past anything BASE saw (a server stalling now and then: 12 of 600
+/// turns at 140 ms where BASE's 1,800 never passed 16 ms), with too few samples beyond
+/// the p99 to gate it, is not judged (exit 8), never "no regression"; one slow turn
+/// beyond BASE's slowest is chance, and passes.
+#[test]
+fn a_tail_grown_past_anything_base_saw_is_not_judged() {
+    let base = || {
+        vec![
+            run_of("b1", 15.6, 600),
+            run_of("b2", 15.7, 600),
+            run_of("b3", 15.5, 600),
+        ]
+    };
+    let mut stalled = run_of("n1", 15.6, 588);
+    for _ in 0..12 {
+        stalled.histograms.record_us(Phase::Turn, 140_000);
+    }
+    let c = compared(base(), vec![stalled]).unwrap();
+    assert_eq!(
+        verdict_of(&c, "turn.p99"),
+        Verdict::WorseUngated(TOO_FEW_SAMPLES)
+    );
+    assert!(!c.regressed());
+    assert!(c.not_judged(), "{:?}", c.unjudged);
+    let why = c.unjudged.join("; ");
+    assert!(
+        why.starts_with("turn's tail grew past anything BASE saw: 12 of NEW's 600 samples")
+            && why.contains("--tolerance-for turn.p99"),
+        "{why}"
+    );
+    let mut once = run_of("n1", 15.6, 599);
+    once.histograms.record_us(Phase::Turn, 140_000);
+    let c = compared(base(), vec![once]).unwrap();
+    assert!(!c.regressed() && !c.not_judged(), "{:?}", c.unjudged);
+    assert!(tail_grew(12, 600, 1_800) && tail_grew(3, 600, 1_800));
+    assert!(!tail_grew(2, 600, 1_800) && !tail_grew(3, 18, 15));
+}
+
 /// An interrupted run (and one that attempted nothing) is left out of its side with a
 /// warning, not judged as a throughput 100% lower; a side with nothing else is not judged.
 #[test]

@@ -133,6 +133,45 @@ fn a_lagging_client_explains_no_more_than_its_lag() {
     }
 }
 
+/// A NEW client that fell behind noticed its connects late too, by more than its lag
+/// (runs of one build read tcp_connect.p90 2.8 → 10.3 ms against a 2 ms lag): a worse
+/// phase other than the turn, timed from when the client got round to it, is not judged
+/// at all; the same runs with a client on schedule regress.
+#[test]
+fn a_lagging_clients_slower_connects_are_not_judged() {
+    let connects = |name: &str, ms: f64, lagging: bool| {
+        let mut run = run_of(name, 15.6, 1000);
+        for i in 0..1000u64 {
+            let us = (ms * 1000.0) as u64 + i;
+            run.histograms.record_us(Phase::TcpConnect, us);
+            if lagging {
+                run.histograms.record_us(Phase::GeneratorLag, 1_500 + i);
+            }
+        }
+        let g = &mut run.summary.generator;
+        (g.fell_behind, g.lag_p50_ms, g.lag_p99_ms, g.lag_max_ms) = match lagging {
+            true => (true, 2.0, 2.5, 2.6),
+            false => (false, 0.1, 0.2, 0.3),
+        };
+        run
+    };
+    let base = || {
+        vec![
+            connects("b1", 2.8, false),
+            connects("b2", 2.9, false),
+            connects("b3", 2.7, false),
+        ]
+    };
+    let c = compared(base(), vec![connects("n1", 10.3, true)]).unwrap();
+    assert_eq!(
+        verdict_of(&c, "tcp_connect.p90"),
+        Verdict::NotJudged(CLIENT_FELL_BEHIND)
+    );
+    assert!(!c.regressed() && c.not_judged(), "{:#?}", c.rows);
+    let c = compared(base(), vec![connects("n1", 10.3, false)]).unwrap();
+    assert_eq!(verdict_of(&c, "tcp_connect.p90"), Verdict::Regression);
+}
+
 /// Each percentile is compared with the lag at its level: p50 with the lag's p50, the
 /// higher percentiles with its p99, max with its max (what summary.json keeps).
 #[test]

@@ -194,8 +194,18 @@ fn per_metric_tolerance_overrides_the_default() {
 fn different_scenarios_are_refused_unless_forced() {
     let tmp = tempfile::tempdir().unwrap();
     let base = dirs(tmp.path(), "base", &[1], 1.0);
+    // The same scenario, its file edited in a comment: other bytes, the same content.
+    let mut commented = run(2, TURNS, 20.0, 1.0);
+    commented.summary.scenario_hash = "e".repeat(64);
+    let same = vec![write(&tmp.path().join("commented"), &commented)];
+    assert!(compare(&base, &same, &CompareOptions::default()).is_ok());
+    // A run written before the content was hashed: the bytes decide.
+    commented.summary.scenario_content_hash = String::new();
+    let legacy = vec![write(&tmp.path().join("legacy"), &commented)];
+    assert!(compare(&base, &legacy, &CompareOptions::default()).is_err());
     let mut other = run(2, TURNS, 20.0, 1.0);
     other.summary.scenario_hash = "f".repeat(64);
+    other.summary.scenario_content_hash = "f".repeat(64);
     other.summary.scenario = "burst".into();
     let new = vec![write(&tmp.path().join("other"), &other)];
     let err = compare(&base, &new, &CompareOptions::default()).unwrap_err();
@@ -299,6 +309,7 @@ fn the_binary_exits_1_on_regression_0_otherwise_2_on_other_scenarios() {
     assert!(out.contains("2 base runs vs 1 new run "), "{out}");
     let mut other = run(4, TURNS, 20.0, 1.0);
     other.summary.scenario_hash = "0".repeat(64);
+    other.summary.scenario_content_hash = "0".repeat(64);
     let other = write(&tmp.path().join("other"), &other)
         .display()
         .to_string();

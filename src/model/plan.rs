@@ -26,6 +26,10 @@ use std::time::Duration;
 pub struct Plan {
     pub scenario: String,
     pub scenario_hash: String,
+    /// [`crate::model::Scenario::content_hash`]: empty in plans written before it was
+    /// kept.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub scenario_content_hash: String,
     pub seed: u64,
     /// Hard stop, from the run start.
     #[serde(with = "duration_us")]

@@ -73,6 +73,12 @@ pub struct Scenario {
     pub answers: Vec<AnswerRule>,
     /// Hex SHA-256 of the scenario file's bytes: identifies the scenario in results.
     pub hash: String,
+    /// Hex SHA-256 of the scenario as TOML reads it (its tables and values, keys in order
+    /// of name), so that a comment, a blank line, spacing, quoting or the order of keys
+    /// does not change it: what `compare` asks two runs to share. Empty in scenarios built
+    /// by hand.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub content_hash: String,
 }
 
 impl Scenario {

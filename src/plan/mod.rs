@@ -106,6 +106,7 @@ pub fn build(scenario: &Scenario, seed: u64) -> Plan {
     Plan {
         scenario: scenario.name.clone(),
         scenario_hash: scenario.hash.clone(),
+        scenario_content_hash: scenario.content_hash.clone(),
         seed,
         duration: scenario.duration,
         auth: AuthPlan::from_spec(&scenario.auth),

@@ -77,6 +77,7 @@ fn scenario(users: u32, per_user: u32, token: TokenReuse, arrival: Arrival) -> S
         hunt: HuntSpec::default(),
         answers: Vec::new(),
         hash: "h".into(),
+        content_hash: String::new(),
     }
 }
 

@@ -1199,7 +1199,7 @@ fn check_scenarios(base: &[Run], new: &[Run], force: bool) -> Result<Option<Stri
     let Some(other) = base
         .iter()
         .chain(new)
-        .find(|r| r.summary.scenario_hash != first.summary.scenario_hash)
+        .find(|r| !r.summary.same_scenario(&first.summary))
     else {
         return Ok(None);
     };

@@ -72,6 +72,7 @@ pub(crate) fn summary() -> Summary {
         tool_version: "0.1.0".into(),
         scenario: "golden <path>".into(),
         scenario_hash: "ab".repeat(32),
+        scenario_content_hash: "ef".repeat(32),
         seed: 7,
         plan_hash: "cd".repeat(32),
         target: "ws://127.0.0.1:9/ws".into(),

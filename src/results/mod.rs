@@ -48,6 +48,11 @@ pub struct Summary {
     pub tool_version: String,
     pub scenario: String,
     pub scenario_hash: String,
+    /// The scenario's content hash ([`crate::model::Scenario::content_hash`]): runs of one
+    /// scenario whose file differs only in comments or layout share it, and `compare`
+    /// reads it when both runs have one. Absent in results written before it was kept.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub scenario_content_hash: String,
     pub seed: u64,
     pub plan_hash: String,
     pub target: String,
@@ -298,6 +303,19 @@ impl Summary {
         self.verdict == crate::model::Verdict::TargetUnusable && self.counters.accepted == 0
     }
 
+    /// Whether `other` ran the same scenario: by its content hash when both runs have one
+    /// (a comment or a blank line added to the file changes its bytes, not its scenario),
+    /// else by the file's bytes (a run written before the content was hashed).
+    pub fn same_scenario(&self, other: &Summary) -> bool {
+        match (
+            self.scenario_content_hash.as_str(),
+            other.scenario_content_hash.as_str(),
+        ) {
+            ("", _) | (_, "") => self.scenario_hash == other.scenario_hash,
+            (mine, theirs) => mine == theirs,
+        }
+    }
+
     /// Whether any latency was measured: a phase other than the generator's own lag, or a
     /// named turn. A generator that fell behind in a run that timed nothing (a closed
     /// port, an overloaded machine) leaves no timing to distrust.
@@ -519,6 +537,7 @@ pub fn summarize(info: &RunInfo<'_>, m: Merged, thresholds: &[Threshold]) -> Res
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         scenario: info.plan.scenario.clone(),
         scenario_hash: info.plan.scenario_hash.clone(),
+        scenario_content_hash: info.plan.scenario_content_hash.clone(),
         seed: info.plan.seed,
         plan_hash: info.plan.hash(),
         target: info.target.to_string(),

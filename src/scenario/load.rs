@@ -493,6 +493,7 @@ fn scenario(cx: &mut Ctx<'_>, doc: &toml::Spanned<DeTable<'_>>, text: &str) -> S
         hunt: hunt::hunt(cx, f.get("hunt")),
         answers: Vec::new(),
         hash: sha256_hex(text),
+        content_hash: content_hash(text),
     };
     scenario.answers = answer::answers(cx, f.get("answer"), &scenario);
     if let Some(node) = f.get("battery") {
@@ -1020,6 +1021,16 @@ fn sequence_gaps(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> bool {
         .get("contiguous")
         .and_then(|n| cx.boolean("contiguous", n));
     contiguous == Some(false)
+}
+
+/// [`crate::model::Scenario::content_hash`] of `text`: the SHA-256 of its TOML tables
+/// written out again (comments, layout and key order dropped); of the text itself when it
+/// does not parse (a scenario that loads always does).
+pub(crate) fn content_hash(text: &str) -> String {
+    match toml::from_str::<toml::Table>(text) {
+        Ok(table) => sha256_hex(&serde_json::to_string(&table).unwrap_or_default()),
+        Err(_) => sha256_hex(text),
+    }
 }
 
 fn sha256_hex(text: &str) -> String {

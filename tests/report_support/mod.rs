@@ -81,6 +81,7 @@ pub fn summary(h: &Histograms, turns: u64, scenario: &str, hash: &str) -> Summar
         "tool_version": "0.1.0",
         "scenario": scenario,
         "scenario_hash": hash,
+        "scenario_content_hash": hash,
         "seed": 1,
         "plan_hash": "ab".repeat(32),
         "target": "ws://127.0.0.1:9/ws",

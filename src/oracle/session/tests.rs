@@ -177,6 +177,7 @@ fn plan(rules: SessionOracles, tokens: Vec<TokenPlan>, conns: Vec<ConnPlan>) -> 
     Plan {
         scenario: "session-oracles".into(),
         scenario_hash: String::new(),
+        scenario_content_hash: String::new(),
         seed: 1,
         duration: Duration::from_secs(60),
         auth: AuthPlan {

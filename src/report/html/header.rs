@@ -92,7 +92,7 @@ pub(super) fn legend(sides: &[Side<'_>]) -> String {
     for side in sides {
         let summary = &side.run.summary;
         let mut extra = String::new();
-        if summary.scenario_hash != sides[0].run.summary.scenario_hash {
+        if !summary.same_scenario(&sides[0].run.summary) {
             extra.push_str(" · <strong>different scenario</strong>");
         }
         // A shard (or a merge of runs) beside a whole run: its counts and rates are a

@@ -216,6 +216,7 @@ steps = [
         hunt: HuntSpec::default(),
         answers: Vec::new(),
         hash: sha256_hex(text),
+        content_hash: super::content_hash(text),
     };
     assert_eq!(load(text), expected);
 }
@@ -637,4 +638,19 @@ fn an_unclosed_bracket_is_said_where_it_opened() {
             .starts_with("invalid TOML: unclosed array: the `[` here"),
         "{found:#?}"
     );
+}
+
+/// A scenario's content hash ignores what TOML does not read (comments, blank lines,
+/// spacing, quoting, the order of keys) and changes with any value; its file hash changes
+/// with every byte.
+#[test]
+fn the_content_hash_ignores_comments_and_layout_but_not_values() {
+    let text = "name = \"h\"\nduration = \"5s\"\n[[group]]\nname = \"g\"\nusers = 2\nsteps = [{ think = \"1ms\" }]\n";
+    let edited = "# nightly\nduration = '5s'\nname   = \"h\"\n\n[[group]]\nusers = 2 # two\nname = \"g\"\nsteps = [ { think = \"1ms\" } ]\n";
+    let more = text.replace("users = 2", "users = 3");
+    let (a, b, c) = (load(text), load(edited), load(&more));
+    assert_ne!(a.hash, b.hash);
+    assert_eq!(a.content_hash, b.content_hash);
+    assert_ne!(a.content_hash, c.content_hash);
+    assert_eq!(a.content_hash.len(), 64);
 }

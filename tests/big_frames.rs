@@ -107,3 +107,105 @@ steps = [
         assert_eq!(code, Some(1009), "the client says why it stops reading");
     }
 }
+
+/// Greets, then answers each `ping` with a `pong` padded to `pad` bytes, except the
+/// connection whose `run_id` is `lose` (if any): it gets nothing back.
+async fn padded(tcp: tokio::net::TcpStream, pad: usize, lose: Option<&'static str>) {
+    let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+        return;
+    };
+    // A greeting as large as the answers when no answer is lost: the first frame.
+    let welcome = match lose {
+        Some(_) => json!({"type": "welcome"}),
+        None if pad > 10_000 => json!({"type": "welcome", "pad": "w".repeat(pad)}),
+        None => json!({"type": "welcome"}),
+    };
+    if ws.send(Message::text(welcome.to_string())).await.is_err() {
+        return;
+    }
+    while let Some(Ok(Message::Text(request))) = ws.next().await {
+        let request: Value = serde_json::from_str(request.as_str()).unwrap_or(Value::Null);
+        if lose.is_some_and(|l| request["run_id"] == l) {
+            continue;
+        }
+        let pong = json!({"type": "pong", "run_id": request["run_id"], "pad": "z".repeat(pad)});
+        if ws.send(Message::text(pong.to_string())).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn padded_scenario() -> stampede::model::Scenario {
+    scenario(
+        "padded.toml",
+        r#"
+name = "padded"
+duration = "20s"
+[oracles]
+exclusive = false
+liveness = false
+[limits]
+max_message_bytes = 4096
+[[group]]
+name = "g"
+users = 3
+steps = [
+  { send = { type = "ping", run_id = "r{{conn}}" } },
+  { expect = "pong", correlate = "run_id", within = "5s" },
+  { close = 1000 },
+]
+"#,
+    )
+}
+
+/// Every answer larger than `[limits] max_message_bytes`: each connection closed 1009 by
+/// this client before it could read what it waited for. The client's limit, not a loss
+/// to hunt: client limited, naming the setting. Beside a connection whose answer never
+/// came at all, the loss stands.
+#[tokio::test]
+async fn answers_over_the_clients_frame_limit_are_the_clients_limit_not_a_race() {
+    let (url, stop) = spawn_server(|tcp| padded(tcp, 8_000, None)).await;
+    let outcome = run(&padded_scenario(), Some(url), None).await;
+    stop.cancel();
+    let s = &outcome.results.summary;
+    assert_eq!(
+        s.verdict,
+        stampede::model::Verdict::ClientLimited,
+        "{:?}",
+        s.hint
+    );
+    let hint = s.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("max_message_bytes = 4096 bytes (3 connections so)"),
+        "{hint}"
+    );
+    // The greeting too large already: nothing accepted, the client's limit all the same.
+    let (url, stop) = spawn_server(|tcp| padded(tcp, 12_000, None)).await;
+    let first = run(&padded_scenario(), Some(url), None).await;
+    stop.cancel();
+    let s = &first.results.summary;
+    assert_eq!(
+        s.verdict,
+        stampede::model::Verdict::ClientLimited,
+        "{:?}",
+        s.hint
+    );
+    assert!(
+        s.hint
+            .as_deref()
+            .unwrap_or_default()
+            .contains("first frames were larger"),
+        "{:?}",
+        s.hint
+    );
+    let (url, stop) = spawn_server(|tcp| padded(tcp, 8_000, Some("r1"))).await;
+    let lossy = run(&padded_scenario(), Some(url), None).await;
+    stop.cancel();
+    let s = &lossy.results.summary;
+    assert_eq!(
+        s.verdict,
+        stampede::model::Verdict::Violations,
+        "{:?}",
+        s.hint
+    );
+}

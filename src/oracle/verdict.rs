@@ -875,6 +875,9 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     if let Some(j) = overflowed(e.plan, e.reports, e.kept, violations) {
         return j;
     }
+    if let Some(j) = oversized(e.plan, e.reports, e.kept, violations) {
+        return j;
+    }
     // Only against the correct reference server: elsewhere a miss every connection shares
     // may be a race whose window every connection fell into (a message sent before the
     // server finished its handshake, every time).
@@ -1378,24 +1381,7 @@ fn overflowed(
         .filter(|r| r.counters.expect.buffer_overflows > 0)
         .map(|r| r.id)
         .collect();
-    let all_kept = !overflowing.is_empty()
-        && kept
-            .iter()
-            .all(|v| v.oracle == OracleKind::Completeness && overflowing.contains(&v.conn));
-    if !all_kept {
-        return None;
-    }
-    let counted: u64 = reports
-        .iter()
-        .flat_map(|r| r.violations_by_oracle.values())
-        .sum();
-    let all_counted = counted == violations
-        && reports.iter().all(|r| {
-            r.violations_by_oracle.iter().all(|(oracle, n)| {
-                *n == 0 || (*oracle == OracleKind::Completeness && overflowing.contains(&r.id))
-            })
-        });
-    if kept.len() as u64 != violations && !all_counted {
+    if !only_unmet_on(&overflowing, reports, kept, violations) {
         return None;
     }
     let dropped: u64 = reports
@@ -1419,6 +1405,73 @@ fn overflowed(
             plural(dropped),
             o.max_buffered,
             o.max_buffered_bytes
+        )),
+    })
+}
+
+/// Whether every violation of the run (`violations`, of which `kept`) is an unmet
+/// expectation on one of the connections `conns` (report ids): each kept one is, and
+/// either every one was kept or every connection's count says so.
+fn only_unmet_on(
+    conns: &std::collections::BTreeSet<u32>,
+    reports: &[ConnReport],
+    kept: &[Violation],
+    violations: u64,
+) -> bool {
+    let all_kept = !conns.is_empty()
+        && kept
+            .iter()
+            .all(|v| v.oracle == OracleKind::Completeness && conns.contains(&v.conn));
+    if !all_kept {
+        return false;
+    }
+    let counted: u64 = reports
+        .iter()
+        .flat_map(|r| r.violations_by_oracle.values())
+        .sum();
+    let all_counted = counted == violations
+        && reports.iter().all(|r| {
+            r.violations_by_oracle.iter().all(|(oracle, n)| {
+                *n == 0 || (*oracle == OracleKind::Completeness && conns.contains(&r.id))
+            })
+        });
+    kept.len() as u64 == violations || all_counted
+}
+
+/// The client-limited verdict of a run whose every violation is an expectation unmet on
+/// a connection this client closed (1009, message too big) for a frame over `[limits]
+/// max_message_bytes`: the server sent more than the client was set to read, and what
+/// the expectations waited for may have been in it or after it, so they say nothing
+/// about the server. `None` otherwise, and the violations stand.
+fn oversized(
+    plan: &Plan,
+    reports: &[ConnReport],
+    kept: &[Violation],
+    violations: u64,
+) -> Option<Judgement> {
+    if violations == 0 {
+        return None;
+    }
+    let cut: std::collections::BTreeSet<u32> = reports
+        .iter()
+        .filter(|r| r.attempts.iter().any(|a| a.cause == Some(Cause::Oversized)))
+        .map(|r| r.id)
+        .collect();
+    if !only_unmet_on(&cut, reports, kept, violations) {
+        return None;
+    }
+    Some(Judgement {
+        verdict: Verdict::ClientLimited,
+        hint: Some(format!(
+            "every violation ({violations}) is an expectation unmet on a connection this \
+             client closed (1009, message too big) when the server sent a frame larger than \
+             [limits] max_message_bytes = {} bytes ({} connection{} so): what they waited \
+             for may have been in it or after it, so they say nothing about the server. \
+             Raise `[limits] max_message_bytes` if its messages are meant to be that large; \
+             if they are not, that is the finding",
+            plan.limits.max_message_bytes,
+            cut.len(),
+            plural(cut.len() as u64)
         )),
     })
 }
@@ -2337,6 +2390,20 @@ fn none_accepted(reject: &RejectSpec, t: &Tally) -> Option<Judgement> {
     }
     if t.causes.keys().any(|c| is_auth_refusal(reject, c)) {
         return None;
+    }
+    // Every first frame too large for this client to read: its limit, not the server's
+    // refusal.
+    if !t.causes.is_empty() && t.causes.keys().all(|c| *c == Cause::Oversized) {
+        return Some(Judgement {
+            verdict: Verdict::ClientLimited,
+            hint: Some(format!(
+                "connections got through the upgrade, but the server's first frames were \
+                 larger than [limits] max_message_bytes ({}): this client closed each (1009, \
+                 message too big) before it could read one, so nothing was judged. Raise \
+                 `[limits] max_message_bytes` if its messages are meant to be that large",
+                top_causes(&t.causes)
+            )),
+        });
     }
     // Its first words were errors: answers to the script's requests it refuses, or a
     // refusal of the connection; either way nothing was served.

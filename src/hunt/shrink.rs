@@ -243,6 +243,10 @@ impl Signature {
 /// A sequence violation's text (`seq = 3427`, `seq = "0x64"`, `integer seq`) with the
 /// number taken out (`seq = <n>`); a value that is no sequence number stays as it is.
 fn sequence_shape(text: &str) -> String {
+    // What a scoped sequence and the record's kind add (`seq = 7 (symbol = ETH)`, `seq = 7
+    // on update`) is the same finding as a repro made before they were said.
+    let text = text.split(" (").next().unwrap_or(text);
+    let text = text.split(" on ").next().unwrap_or(text);
     let Some((field, value)) = text.rsplit_once(" = ") else {
         return text.to_string();
     };
@@ -1329,6 +1333,10 @@ mod tests {
         let no_number = violation(o, "j~1", "integer t", "t = \"abc\"", None);
         assert_ne!(sig(&first), sig(&no_number));
         assert_eq!(sig(&no_number).seen, "t = \"abc\"");
+        // Said with its scope and the record's kind since 2026-12-07: the same finding as
+        // a repro made before.
+        let scoped = violation(o, "j~3", "t = 12 (symbol = ETH)", "t = 14 on update", None);
+        assert_eq!(sig(&first), sig(&scoped));
     }
 
     /// An exclusivity violation of four connections and one of the two a shrunk plan

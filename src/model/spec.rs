@@ -595,6 +595,18 @@ pub struct OracleSpec {
     /// of plan files when false, so older plans read back unchanged.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sequence_gaps: bool,
+    /// The sequence runs per value of this field (`[oracles] sequence = { field = "seq",
+    /// per = "symbol" }`): a feed that numbers each instrument, channel or subscription on
+    /// its own (Binance's depth updates per symbol, Coinbase's `sequence` per
+    /// `product_id`). Without it, one sequence per connection. Left out of plan files when
+    /// unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence_per: Option<String>,
+    /// Only records of these kinds carry the sequence (`kinds = ["update"]`): a heartbeat
+    /// that repeats the last number, or a snapshot numbered apart, is not judged. Empty:
+    /// every record that holds the field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sequence_kinds: Vec<String>,
     /// Messages kept while waiting for a matching expectation, per connection.
     pub max_buffered: usize,
     /// Bytes those kept messages may take, per connection: each is measured as its event
@@ -719,6 +731,8 @@ impl Default for OracleSpec {
             error_event: "error".into(),
             identity: None,
             sequence: None,
+            sequence_per: None,
+            sequence_kinds: Vec::new(),
             sequence_gaps: false,
             max_buffered: 256,
             max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,

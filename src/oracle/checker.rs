@@ -195,6 +195,25 @@ struct Strays {
     where_failed_first: Option<String>,
 }
 
+/// The sequences of `[oracles] sequence.per` values one connection keeps the last number
+/// of: a feed of a few hundred instruments on one connection fits.
+const SEQUENCES_KEPT: usize = 256;
+
+/// The last sequence number seen on a stream ([`ConnChecker`]'s `last_seq`): none yet,
+/// one, or, with `[oracles] sequence.per`, one per value of that field, at most
+/// [`SEQUENCES_KEPT`] (the least recent dropped: its next number starts it again, not read
+/// as a gap). Boxed there: most runs scope none, and a connection's state stays in its
+/// allocator size class.
+#[derive(Debug, Default)]
+enum LastSeq {
+    #[default]
+    Unseen,
+    One(i64),
+    // Boxed on purpose: a `Vec` inline would make every checker 16 bytes larger.
+    #[allow(clippy::box_collection)]
+    Per(Box<Vec<(Box<str>, i64)>>),
+}
+
 /// How many elements of a positional record [`ConnChecker::positional_kind`] looks at.
 const POSITIONS_LOOKED_AT: usize = 8;
 
@@ -472,7 +491,7 @@ pub struct ConnChecker {
     /// The kinds of unclaimed records naming no request seen on this stream, and how many
     /// of each came ([`Self::count_unclaimed`]); empty until one comes.
     unclaimed_seen: Vec<(String, u32)>,
-    last_seq: Option<i64>,
+    last_seq: LastSeq,
     /// The last value of each learned sequence field (`spec.learned.sequence`, same order).
     learned_seq: Vec<Option<i64>>,
     /// The sum of the buffer's `Buffered::bytes`.
@@ -535,7 +554,7 @@ impl ConnChecker {
             late_waits: VecDeque::new(),
             last_request: None,
             unclaimed_seen: Vec::new(),
-            last_seq: None,
+            last_seq: LastSeq::Unseen,
             saw_uncorrelated_error: false,
             authenticated: false,
             unread: Unread::default(),
@@ -622,7 +641,7 @@ impl ConnChecker {
 
     /// A fresh connection (reconnect): the sequence restarts, old messages are void.
     pub fn reset_stream(&mut self) {
-        self.last_seq = None;
+        self.last_seq = LastSeq::Unseen;
         self.learned_seq.iter_mut().for_each(|s| *s = None);
         self.span = None;
         if let Some(obs) = &mut self.observed {
@@ -1110,7 +1129,7 @@ impl ConnChecker {
     /// read starts the count again rather than read as a gap (what it skipped is unknown,
     /// not lost).
     fn forget_sequence(&mut self) {
-        self.last_seq = None;
+        self.last_seq = LastSeq::Unseen;
         self.learned_seq.iter_mut().for_each(|s| *s = None);
     }
 
@@ -1119,7 +1138,7 @@ impl ConnChecker {
     /// kept for an expectation; its latency is the engine's to record.
     pub fn on_echo<J: Tree>(&mut self, msg: &J, now: Instant) {
         self.check_identity(msg, now);
-        self.check_sequence(msg, now);
+        self.check_sequence(msg, None, now);
     }
 
     /// [`Self::on_message`] for a record whose kind (`kind_of` with this checker's spec)
@@ -1129,7 +1148,7 @@ impl ConnChecker {
             self.observe(msg);
         }
         self.check_identity(msg, now);
-        self.check_sequence(msg, now);
+        self.check_sequence(msg, kind, now);
         self.check_learned_sequence(msg, now);
         let Some(event) = kind else {
             self.on_kindless(msg);

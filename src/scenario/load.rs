@@ -941,9 +941,11 @@ fn oracles(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> OracleSpec {
             cx,
             f.get("sequence"),
             "oracles.sequence",
-            &["field", "contiguous"],
+            &["field", "contiguous", "per", "kinds"],
         ),
         sequence_gaps: sequence_gaps(cx, f.get("sequence")),
+        sequence_per: sequence_per(cx, f.get("sequence")),
+        sequence_kinds: sequence_kinds(cx, f.get("sequence")),
         max_buffered: usize::try_from(buffered).unwrap_or(defaults.max_buffered),
         max_buffered_bytes: usize::try_from(buffered_bytes).unwrap_or(defaults.max_buffered_bytes),
         idle_timeout: f.opt_positive_duration(cx, "idle_timeout"),
@@ -1021,6 +1023,57 @@ fn sequence_gaps(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> bool {
         .get("contiguous")
         .and_then(|n| cx.boolean("contiguous", n));
     contiguous == Some(false)
+}
+
+/// `[oracles] sequence = { ..., per = "symbol" }`: the field whose value each sequence
+/// runs within ([`OracleSpec::sequence_per`]), a field path.
+fn sequence_per(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> Option<String> {
+    let Some(DeValue::Table(table)) = node.map(|n| n.get_ref()) else {
+        return None;
+    };
+    let n = table.get("per")?;
+    let per = cx.string("per", n)?.to_string();
+    if let Err(why) = crate::model::path::check(&per) {
+        cx.report(n.span(), format!("oracles.sequence.per: {why}"));
+        return None;
+    }
+    Some(per)
+}
+
+/// `[oracles] sequence = { ..., kinds = ["update"] }`: the kinds that carry the sequence
+/// ([`OracleSpec::sequence_kinds`]), each a non-empty string.
+fn sequence_kinds(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> Vec<String> {
+    let Some(DeValue::Table(table)) = node.map(|n| n.get_ref()) else {
+        return Vec::new();
+    };
+    let Some(n) = table.get("kinds") else {
+        return Vec::new();
+    };
+    let Some(items) = cx.array("kinds", n) else {
+        return Vec::new();
+    };
+    let mut kinds = Vec::new();
+    for item in items {
+        match cx.string("kinds", item) {
+            Some("") => cx.report(
+                item.span(),
+                "oracles.sequence.kinds: a kind is a non-empty string",
+            ),
+            Some(kind) => kinds.push(kind.to_string()),
+            None => {}
+        }
+    }
+    if kinds.is_empty() && !items.is_empty() {
+        return Vec::new();
+    }
+    if items.is_empty() {
+        cx.report(
+            n.span(),
+            "oracles.sequence.kinds: expected at least one kind (leave `kinds` out to judge \
+             every record that holds the field)",
+        );
+    }
+    kinds
 }
 
 /// [`crate::model::Scenario::content_hash`] of `text`: the SHA-256 of its TOML tables

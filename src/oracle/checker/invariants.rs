@@ -42,17 +42,22 @@ impl ConnChecker {
     /// The sequence oracle on `msg`, when the scenario declares a sequence field (inlined
     /// test, out-of-line judging, as [`Self::check_identity`]).
     #[inline(always)]
-    pub(super) fn check_sequence<J: Tree>(&mut self, msg: &J, now: Instant) {
+    pub(super) fn check_sequence<J: Tree>(&mut self, msg: &J, kind: Option<&str>, now: Instant) {
         if self.spec.sequence.is_some() {
-            self.judge_sequence(msg, now);
+            self.judge_sequence(msg, kind, now);
         }
     }
 
     #[inline(never)]
-    fn judge_sequence<J: Tree>(&mut self, msg: &J, now: Instant) {
+    fn judge_sequence<J: Tree>(&mut self, msg: &J, kind: Option<&str>, now: Instant) {
         let Some(field) = self.spec.sequence.as_deref() else {
             return;
         };
+        // Only the kinds that carry the sequence, when the scenario names them.
+        let kinds = &self.spec.sequence_kinds;
+        if !kinds.is_empty() && !kind.is_some_and(|k| kinds.iter().any(|s| s == k)) {
+            return;
+        }
         // A null carries no number: Discord's gateway sends `"s": null` on every
         // operation that is no dispatch (its Hello, a heartbeat's ACK).
         let Some(value) = lookup(msg, field).filter(|v| !v.null()) else {
@@ -69,7 +74,20 @@ impl ConnChecker {
             );
             return;
         };
-        if let Some(last) = self.last_seq {
+        // Per value of `per` (a symbol, a channel), each its own sequence; a record
+        // without the field is in the one of no value.
+        let scope = self.spec.sequence_per.as_deref().map(|per| {
+            let key = lookup(msg, per).map(|v| key_text(v)).unwrap_or_default();
+            (per.to_string(), key)
+        });
+        let last = match &scope {
+            Some((_, key)) => self.last_of(key),
+            None => match self.last_seq {
+                LastSeq::One(last) => Some(last),
+                _ => None,
+            },
+        };
+        if let Some(last) = last {
             // Gaps allowed: only a number that does not go up is out of order (a repeat, a
             // step back).
             let out_of_order = if self.spec.sequence_gaps {
@@ -83,16 +101,52 @@ impl ConnChecker {
                 } else {
                     format!("{field} = {}", last + 1)
                 };
+                // Which sequence, and what broke it, when the scenario scopes them: the
+                // value of `per`, and the kind of the record.
+                let whose = match &scope {
+                    Some((per, key)) => format!(" ({per} = {key})"),
+                    None => String::new(),
+                };
+                let on = kind.map_or(String::new(), |k| format!(" on {k}"));
                 self.violate(
                     OracleKind::Ordering,
                     now,
-                    expected,
-                    format!("{field} = {value}"),
+                    format!("{expected}{whose}"),
+                    format!("{field} = {value}{on}"),
                     None,
                 );
             }
         }
-        self.last_seq = Some(seq);
+        match scope {
+            Some((_, key)) => self.keep_last_of(key, seq),
+            None => self.last_seq = LastSeq::One(seq),
+        }
+    }
+
+    /// The last number of the sequence of `per` value `key` on this stream.
+    fn last_of(&self, key: &str) -> Option<i64> {
+        match &self.last_seq {
+            LastSeq::Per(lasts) => lasts.iter().find(|(k, _)| &**k == key).map(|(_, n)| *n),
+            _ => None,
+        }
+    }
+
+    /// Keeps `seq` as the last number of `key`'s sequence, the most recent last: past
+    /// [`SEQUENCES_KEPT`] values the least recent is dropped (its next number starts it
+    /// again), so the memory follows the bound, not the feed.
+    fn keep_last_of(&mut self, key: String, seq: i64) {
+        if !matches!(self.last_seq, LastSeq::Per(_)) {
+            self.last_seq = LastSeq::Per(Box::default());
+        }
+        let LastSeq::Per(lasts) = &mut self.last_seq else {
+            return;
+        };
+        if let Some(at) = lasts.iter().position(|(k, _)| **k == *key) {
+            lasts.remove(at);
+        } else if lasts.len() >= SEQUENCES_KEPT {
+            lasts.remove(0);
+        }
+        lasts.push((key.into_boxed_str(), seq));
     }
 
     /// Learned identity and sequence fields (a field the scenario declares is judged by the

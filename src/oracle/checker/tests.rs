@@ -2136,7 +2136,7 @@ fn a_sequence_number_written_as_text_counts_as_its_number() {
     }
     assert_eq!(declared.violated, 1, "{:?}", declared.violations);
     assert_eq!(declared.violations[0].expected, "seq = 103");
-    assert_eq!(declared.violations[0].seen, "seq = \"0X68\"");
+    assert_eq!(declared.violations[0].seen, "seq = \"0X68\" on x");
     for text in ["0x", "0xg1", "-0x1", "1e3", ""] {
         assert_eq!(sequence_number(&json!(text)), None, "{text:?}");
     }
@@ -2545,12 +2545,69 @@ fn a_sequence_with_gaps_allowed_is_judged_only_for_going_up() {
     assert_eq!(
         sequence_findings(true, &[1, 3, 3, 2]),
         vec![
-            ("seq > 3".to_string(), "seq = 3".to_string()),
-            ("seq > 3".to_string(), "seq = 2".to_string()),
+            ("seq > 3".to_string(), "seq = 3 on tick".to_string()),
+            ("seq > 3".to_string(), "seq = 2 on tick".to_string()),
         ]
     );
     assert_eq!(
         sequence_findings(false, &[1, 3, 4]),
-        vec![("seq = 2".to_string(), "seq = 3".to_string())]
+        vec![("seq = 2".to_string(), "seq = 3 on tick".to_string())]
+    );
+}
+
+/// `per = "symbol"`: each symbol's numbers are a sequence of their own, interleaved on one
+/// connection; a skip in one names its symbol. `kinds = ["update"]`: a heartbeat that
+/// repeats the last number is not judged; without `kinds` it is a repeat, named by its
+/// kind. A repro made before the scope was said shrinks by the same finding.
+#[test]
+fn a_sequence_per_symbol_and_kind_is_judged_within_its_scope() {
+    let scoped = |per: bool, kinds: &[&str], feed: &[(&str, &str, i64)]| {
+        let spec = Arc::new(OracleSpec {
+            sequence: Some("seq".into()),
+            sequence_per: per.then(|| "symbol".into()),
+            sequence_kinds: kinds.iter().map(|k| k.to_string()).collect(),
+            ..OracleSpec::default()
+        });
+        let mut ch = ConnChecker::new(spec, who(), Instant::now(), vec!["run_id".into()]);
+        let msgs: Vec<Value> = feed
+            .iter()
+            .map(|(kind, symbol, seq)| json!({"type": kind, "symbol": symbol, "seq": seq}))
+            .collect();
+        send_all(&mut ch, &msgs);
+        ch.violations
+            .iter()
+            .map(|v| (v.expected.clone(), v.seen.clone()))
+            .collect::<Vec<_>>()
+    };
+    let interleaved = [
+        ("update", "BTC", 1),
+        ("update", "ETH", 100),
+        ("update", "BTC", 2),
+        ("update", "ETH", 101),
+        ("update", "BTC", 3),
+    ];
+    assert_eq!(scoped(true, &[], &interleaved), vec![]);
+    assert_eq!(
+        scoped(false, &[], &interleaved).len(),
+        4,
+        "one sequence: every switch"
+    );
+    let skipped = [
+        ("update", "BTC", 1),
+        ("update", "ETH", 100),
+        ("update", "ETH", 102),
+    ];
+    assert_eq!(
+        scoped(true, &[], &skipped),
+        vec![(
+            "seq = 101 (symbol = ETH)".to_string(),
+            "seq = 102 on update".to_string()
+        )]
+    );
+    let heartbeat = [("update", "BTC", 7), ("hb", "BTC", 7), ("update", "BTC", 8)];
+    assert_eq!(scoped(true, &["update"], &heartbeat), vec![]);
+    assert_eq!(
+        scoped(false, &[], &heartbeat)[0],
+        ("seq = 8".to_string(), "seq = 7 on hb".to_string())
     );
 }

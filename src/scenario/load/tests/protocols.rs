@@ -107,6 +107,32 @@ fn a_sequence_may_be_declared_with_gaps() {
     );
 }
 
+/// `per` scopes the sequence to a field's values, `kinds` to the records that carry it;
+/// a `per` that is no path, or an empty `kinds`, is an error at its place.
+#[test]
+fn a_sequence_may_be_scoped_per_field_and_kind() {
+    let spec = load(&with_top(
+        "[oracles]\nsequence = { field = \"seq\", per = \"symbol\", kinds = [\"update\", \"snapshot\"] }",
+    ))
+    .oracles;
+    assert_eq!(spec.sequence_per.as_deref(), Some("symbol"));
+    assert_eq!(spec.sequence_kinds, ["update", "snapshot"]);
+    let plain = load(&with_top("[oracles]\nsequence = { field = \"seq\" }")).oracles;
+    assert!(plain.sequence_per.is_none() && plain.sequence_kinds.is_empty());
+    assert_problem(
+        &with_top("[oracles]\nsequence = { field = \"seq\", per = \"\" }"),
+        "oracles.sequence.per",
+    );
+    assert_problem(
+        &with_top("[oracles]\nsequence = { field = \"seq\", kinds = [] }"),
+        "expected at least one kind",
+    );
+    assert_problem(
+        &with_top("[oracles]\nsequence = { field = \"seq\", kinds = [\"\"] }"),
+        "a kind is a non-empty string",
+    );
+}
+
 #[test]
 fn sends_take_arrays_and_text() {
     let s = load(&with_steps(

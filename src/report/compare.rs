@@ -139,7 +139,7 @@ pub fn render_comparison<W: Write>(c: &Comparison, w: &mut W) -> io::Result<()> 
     }
     writeln!(
         w,
-        "\n{:<14}{:<8}{:>12}{:>12}{:>10}{:>10}  verdict",
+        "\n{:<14}{:<8}{:>12} {:>12} {:>10} {:>10}  verdict",
         "phase (ms)", "stat", "base", "new", "change", "spread"
     )?;
     let mut last_phase = "";
@@ -191,7 +191,9 @@ fn render_row<W: Write>(w: &mut W, phase: &str, r: &Row) -> io::Result<()> {
     };
     writeln!(
         w,
-        "{phase:<14}{:<8}{:>12.3}{:>12.3}{change:>10}{spread:>10}  {verdict}",
+        // A space between the columns: a value wider than its column (a +139258.6%
+        // change) still stands apart from the next.
+        "{phase:<14}{:<8}{:>12.3} {:>12.3} {change:>10} {spread:>10}  {verdict}",
         r.stat,
         shown(r.base),
         shown(r.new)
@@ -327,4 +329,31 @@ fn percent(fraction: f64) -> String {
 
 fn signed_percent(fraction: f64) -> String {
     format!("{:+.1}%", fraction * 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A value wider than its column stands apart from the next one.
+    #[test]
+    fn wide_values_keep_their_columns_apart() {
+        let row = Row {
+            metric: "turn.p99".into(),
+            phase: "turn".into(),
+            stat: "p99".into(),
+            base: 1.341,
+            new: 1868.799,
+            change: Some(1392.586),
+            spread: None,
+            tolerance: 0.1,
+            verdict: Verdict::WorseUngated(crate::results::compare::TOO_FEW_SAMPLES),
+            unit: Unit::Ms,
+            client_lag: None,
+        };
+        let mut out = Vec::new();
+        render_row(&mut out, "turn", &row).unwrap();
+        let line = String::from_utf8(out).unwrap();
+        assert!(line.contains("1868.799 +139258.6%"), "{line}");
+    }
 }

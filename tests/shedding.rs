@@ -491,14 +491,18 @@ async fn shedding_every_collision_leaves_the_race_inconclusive() {
     );
 }
 
-/// The fake golden-path server, except that every third connection, once accepted and
-/// greeted, is closed with `code` when its first request arrives: its answer still owed.
-async fn spawn_shedding_accepted(code: u16) -> (String, tokio_util::sync::CancellationToken) {
+/// The fake golden-path server, except that every `every`th connection (every third: 3;
+/// all: 1), once accepted and greeted, is closed with `code` when its first request
+/// arrives: its answer still owed.
+async fn spawn_shedding_accepted(
+    code: u16,
+    every: u64,
+) -> (String, tokio_util::sync::CancellationToken) {
     let seen = Arc::new(AtomicU64::new(0));
     spawn_server(move |tcp| {
         let n = seen.fetch_add(1, Ordering::Relaxed);
         async move {
-            if n % 3 != 2 {
+            if n % every != every - 1 {
                 return fake_conn(tcp, Fault::None).await;
             }
             let Some((mut ws, sub)) = common::accept_with_sub(tcp).await else {
@@ -532,7 +536,7 @@ async fn spawn_shedding_accepted(code: u16) -> (String, tokio_util::sync::Cancel
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_sheds_an_accepted_connection_is_counted_never_a_violation() {
     for (code, reject) in [(1013, None), (4429, Some("shed = [4429]"))] {
-        let (url, stop) = spawn_shedding_accepted(code).await;
+        let (url, stop) = spawn_shedding_accepted(code, 3).await;
         let text = match reject {
             Some(reject) => chat_with_reject("shed-later", reject),
             None => chat_scenario("shed-later", 30, 1),
@@ -568,7 +572,7 @@ async fn a_server_that_sheds_an_accepted_connection_is_counted_never_a_violation
 
     // A code the scenario does not declare as shedding, mid-script: the answer the server
     // owed is lost, as before.
-    let (url, stop) = spawn_shedding_accepted(4000).await;
+    let (url, stop) = spawn_shedding_accepted(4000, 3).await;
     let s = scenario("closed-later.toml", &chat_scenario("closed-later", 30, 1));
     let outcome = common::run(&s, Some(url), None).await;
     stop.cancel();
@@ -589,7 +593,7 @@ async fn a_server_that_sheds_an_accepted_connection_is_counted_never_a_violation
 /// inconclusive instead of writing a repro of the policy (it once "confirmed" a race).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_limit_close_after_acceptance_is_said_and_not_hunted() {
-    let (url, stop) = spawn_shedding_accepted(4429).await;
+    let (url, stop) = spawn_shedding_accepted(4429, 3).await;
     let s = scenario("limited.toml", &chat_scenario("limited", 30, 1));
     let outcome = common::run(&s, Some(url), None).await;
     stop.cancel();
@@ -853,4 +857,77 @@ async fn a_probe_shed_with_retry_after_waits_it_out_and_tries_again() {
     let p = &outcome.results.summary.probe;
     assert_eq!(p.tokens, 3, "{p:?}");
     assert_eq!((p.inconclusive, p.shed, p.refused), (0, 0, 0), "{p:?}");
+}
+
+/// Greets, answers the first `ping` with its `pong`, and sheds the connection (Close
+/// 4429) at the next one: every connection it accepts served a little, then let go.
+async fn serve_once_then_shed(tcp: tokio::net::TcpStream) {
+    let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+        return;
+    };
+    let hello = serde_json::json!({"type": "hello"}).to_string();
+    if ws.send(Message::Text(hello.into())).await.is_err() {
+        return;
+    }
+    let mut served = 0;
+    while let Some(Ok(Message::Text(text))) = futures_util::StreamExt::next(&mut ws).await {
+        let ping: serde_json::Value = serde_json::from_str(text.as_str()).unwrap_or_default();
+        if served == 1 {
+            let frame = CloseFrame {
+                code: CloseCode::from(4429),
+                reason: "slow down".into(),
+            };
+            let _ = ws.send(Message::Close(Some(frame))).await;
+            let _ = futures_util::StreamExt::next(&mut ws).await;
+            return;
+        }
+        served += 1;
+        let pong = serde_json::json!({"type": "pong", "id": ping["id"]}).to_string();
+        if ws.send(Message::Text(pong.into())).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A server that sheds every connection it accepts before its script ends (a declared
+/// shed code at the second request): nothing broke, but what the scripts had left was
+/// never asked, so the planned load was not applied: inconclusive, not a clean pass that
+/// a CI job would read as the load tested.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_sheds_every_accepted_connection_leaves_the_run_inconclusive() {
+    let (url, stop) = spawn_server(serve_once_then_shed).await;
+    let text = format!(
+        r#"
+name = "shed-all"
+duration = "20s"
+[auth]
+secret = {{ value = "{}" }}
+[oracles]
+reject = {{ shed = [4429] }}
+[[group]]
+name = "pingers"
+users = 4
+steps = [
+  {{ expect = "hello", within = "5s" }},
+  {{ repeat = 5, steps = [
+    {{ send = {{ type = "ping", id = "p-{{{{conn}}}}-{{{{run}}}}" }} }},
+    {{ expect = "pong", correlate = "id", within = "2s" }},
+  ] }},
+  {{ close = 1000 }},
+]
+"#,
+        common::TEST_SECRET
+    );
+    let outcome = common::run(&scenario("shed-all.toml", &text), Some(url), None).await;
+    stop.cancel();
+    let sum = &outcome.results.summary;
+    assert_eq!(sum.counters.shed_after_acceptance, 4, "{:?}", sum.counters);
+    assert_eq!(sum.violations.total, 0, "{:?}", sum.violations);
+    assert_eq!(sum.verdict, Verdict::Inconclusive, "{:?}", sum.hint);
+    let hint = sum.hint.clone().unwrap_or_default();
+    assert!(
+        hint.starts_with("the server shed every connection it accepted (4 of them")
+            && hint.contains("planned load was not applied"),
+        "{hint}"
+    );
 }

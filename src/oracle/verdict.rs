@@ -392,6 +392,44 @@ fn shed_note(reports: &[ConnReport], coverage: &Coverage, restarting: bool) -> O
     ))
 }
 
+/// The inconclusive verdict of a run in which nothing broke but the server shed every
+/// connection it accepted before its script ended (close 1013 or a `reject.shed` code
+/// after acceptance): what their scripts had left was never asked, so the planned load
+/// was not applied, and a clean verdict would pass a CI job that ran a fraction of it.
+/// `None` when some accepted connection was never shed.
+fn shed_throughout(reports: &[ConnReport]) -> Option<Judgement> {
+    let accepted: Vec<&ConnReport> = reports
+        .iter()
+        .filter(|r| r.attempts.iter().any(|a| a.outcome == Outcome::Accepted))
+        .collect();
+    let shed = |r: &&ConnReport| r.attempts.iter().any(Attempt::shed_after_acceptance);
+    if accepted.is_empty() || !accepted.iter().all(shed) {
+        return None;
+    }
+    let mut by: BTreeMap<Cause, u64> = BTreeMap::new();
+    for a in accepted.iter().flat_map(|r| &r.attempts) {
+        if let (true, Some(cause)) = (a.shed_after_acceptance(), &a.cause) {
+            *by.entry(cause.clone()).or_default() += 1;
+        }
+    }
+    let cut: u64 = accepted
+        .iter()
+        .map(|r| r.counters.expect.expectations_refused)
+        .sum();
+    Some(Judgement {
+        verdict: Verdict::Inconclusive,
+        hint: Some(format!(
+            "the server shed every connection it accepted ({} of them: {}) before its script \
+             ended: {cut} expectation{} they had open counted as refused, and what their \
+             scripts had left was never asked, so the planned load was not applied; run at \
+             a rate it takes (fewer users, a slower pace) or raise its limit",
+            accepted.len(),
+            top_causes(&by),
+            plural(cut)
+        )),
+    })
+}
+
 /// The note on accepted connections the server shed later
 /// ([`Attempt::shed_after_acceptance`]); `None` when it shed none.
 fn shed_later_note(reports: &[ConnReport]) -> Option<String> {
@@ -1060,6 +1098,9 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     if let Some(j) = unexercised_sends(e, &t) {
         return j;
     }
+    if let Some(j) = shed_throughout(e.reports) {
+        return j;
+    }
     let broken = e
         .plan
         .oracles
@@ -1219,7 +1260,7 @@ pub fn clean_words(counts: &crate::model::ExpectCounts, accepted: u64) -> String
         otherwise.push(format!("{errored} answered with the server's error event"));
     }
     if refused > 0 {
-        otherwise.push(format!("{refused} on connections it refused"));
+        otherwise.push(format!("{refused} on connections it refused or shed"));
     }
     format!(
         "{met} of {} expectations met (on {connections}; {}) and no oracle broke",

@@ -13,7 +13,7 @@ use std::ops::Range;
 use std::time::Duration;
 use toml::de::{DeTable, DeValue};
 
-const GROUP_KEYS: &[&str] = &[
+pub(super) const GROUP_KEYS: &[&str] = &[
     "name",
     "users",
     "connections_per_user",

@@ -32,6 +32,23 @@ pub(super) fn token_reuse(
             }
         },
         DeValue::Table(table) => {
+            // A key of the group written inside `token` (`token = { forge = "catalogue" }`):
+            // said once, where it belongs, not as a missing `share` and an unknown field.
+            let misplaced = table.iter().find(|(key, _)| {
+                let key: &str = key.get_ref().as_ref();
+                key != "share" && super::group::GROUP_KEYS.contains(&key)
+            });
+            if let Some((key, value)) = misplaced {
+                let key: &str = key.get_ref().as_ref();
+                let message = format!(
+                    "token: `{key}` is a key of the [[group]] itself, not of `token`: write it \
+                     beside `token` (`{key} = {}`), and `token` as \"per-connection\", \
+                     \"per-user\", \"cross-user\" or {{ share = 4 }}",
+                    shown_value(value.get_ref())
+                );
+                cx.report(node.span(), message);
+                return TokenReuse::PerConnection;
+            }
             let f = Fields::new(cx, table, node.span(), "token", &["share"]).with_owner("token");
             let k = f
                 .require(cx, "share")
@@ -50,6 +67,18 @@ pub(super) fn token_reuse(
         cx.report(node.span(), message);
     }
     reuse
+}
+
+/// A short TOML rendering of a scalar (`"catalogue"`, `3`, `true`); `...` for a table or
+/// an array.
+fn shown_value(value: &DeValue<'_>) -> String {
+    match value {
+        DeValue::String(text) => format!("{text:?}"),
+        DeValue::Integer(n) => n.to_string(),
+        DeValue::Boolean(b) => b.to_string(),
+        DeValue::Float(f) => f.to_string(),
+        _ => "...".to_string(),
+    }
 }
 
 fn bad_token(cx: &mut Ctx<'_>, node: &Node<'_>) {

@@ -81,6 +81,19 @@ fn bad_group_tokens_are_reported() {
         "unknown field \"shared\" in token; expected one of: share",
     );
     bad("token = 3", "token: expected \"per-connection\"");
+    // A key of the group written inside `token`: said once, where it belongs.
+    let forge_inside = with_group("token = { forge = \"catalogue\" }", "{ think = \"1ms\" }");
+    assert_problem(
+        &forge_inside,
+        "token: `forge` is a key of the [[group]] itself",
+    );
+    let problems = crate::scenario::load_str(&forge_inside, "t.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        !problems.contains("missing required field") && !problems.contains("unknown field"),
+        "{problems}"
+    );
     let one_user = "name = \"t\"\nduration = \"10s\"\n[[group]]\nname = \"g\"\nusers = 1\ntoken = \"cross-user\"\nsteps = [{ think = \"1ms\" }]\n";
     let (line, column, message) = problem(one_user);
     assert_eq!((line, column), (6, 9));

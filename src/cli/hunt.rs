@@ -1585,9 +1585,12 @@ pub(super) fn calibration_cut(p: &Proposal) -> Option<String> {
             plural(p.planned as u64, "connection")
         )
     };
-    // With none made, nothing was learned (said above): no invariants come from it.
+    // With none made, or none the target accepted (a server that never answers the
+    // upgrade), nothing was learned (said above): no invariants come from it.
     let from = if p.made() == 0 {
         "nothing was learned"
+    } else if p.valid.1 == 0 {
+        "none was accepted, so nothing was learned"
     } else {
         "the invariants above come from what they saw"
     };
@@ -1982,6 +1985,17 @@ mod tests {
             "{none}"
         );
         assert!(short.contains("the invariants above come from what they saw"));
+        // Made, but none accepted (an upgrade never answered): nothing learned either.
+        let unanswered = Proposal {
+            valid: (1, 0),
+            ..cut(1)
+        };
+        let said = calibration_cut(&unanswered).unwrap_or_default();
+        assert!(
+            said.contains("none was accepted, so nothing was learned")
+                && !said.contains("invariants above"),
+            "{said}"
+        );
     }
 }
 

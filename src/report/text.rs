@@ -86,9 +86,20 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     }
     // `refused_by` holds every attempt that did not get in: refusals (an HTTP answer) and
     // failures (connect, TLS, timeouts) alike.
+    // What the run's own end cut is counted as `interrupted` (summary.json's key), which
+    // reads as Ctrl-C: said as the run's end unless Ctrl-C was what ended it.
+    let cut_by = |cause: &crate::model::Cause| match cause {
+        crate::model::Cause::Interrupted if s.stopped != crate::model::StopReason::Interrupted => {
+            "run_end".to_string()
+        }
+        other => other.to_string(),
+    };
     for (label, map) in [("not accepted", &c.refused_by), ("ended by", &c.ended_by)] {
         if !map.is_empty() {
-            let parts: Vec<String> = map.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let parts: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{} {v}", cut_by(k)))
+                .collect();
             writeln!(w, "  {label:<13}{}", parts.join("  "))?;
         }
     }

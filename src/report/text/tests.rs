@@ -694,3 +694,23 @@ fn a_clean_verdict_says_when_its_timings_are_not_trustworthy() {
         "verdict      CLEAN: every expectation met"
     );
 }
+
+/// What the run's own end cut (`interrupted` in summary.json) reads as the run's end on
+/// the console, and as interrupted only when Ctrl-C ended the run.
+#[test]
+fn connections_cut_by_the_runs_end_are_not_said_interrupted() {
+    let mut s = summary();
+    s.counters.ended_by = [(crate::model::Cause::Interrupted, 5)].into();
+    s.stopped = crate::model::StopReason::Duration;
+    let by_duration = text(&s);
+    assert!(
+        by_duration.contains("ended by     run_end 5"),
+        "{by_duration}"
+    );
+    s.stopped = crate::model::StopReason::Interrupted;
+    let by_ctrl_c = text(&s);
+    assert!(
+        by_ctrl_c.contains("ended by     interrupted 5"),
+        "{by_ctrl_c}"
+    );
+}

@@ -89,10 +89,14 @@ impl ConnChecker {
             .ok()
             .and_then(|b| 1u8.checked_shl(b))
             .unwrap_or(0);
+        // Only what came after its request went out can have been its answer: a record
+        // buffered before (another request's late answer) names no misreading of its own.
+        let sent = p.sent_at.map(|(_, actual)| actual);
         let Some((held, no_id)) = self
             .buffer
             .iter()
             .filter(|b| p.state.mentions(&b.event))
+            .filter(|b| sent.is_none_or(|sent| b.at >= sent))
             .find_map(|b| {
                 let (_, held) = b.keys.iter().find(|(f, v)| f == field && v != value)?;
                 Some((held, b.no_ids & mask != 0))

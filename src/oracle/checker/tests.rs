@@ -1111,6 +1111,31 @@ fn an_unmet_expectation_says_how_its_answers_may_be_misread() {
 
 /// The one violation of an expectation correlated on `run` that went unmet, `before`
 /// received before it opened and `during` while it was open.
+/// A record buffered before the expectation's request went out (another request's late
+/// answer) cannot have been its answer: no other value is noted, and the witness does
+/// not blame it. One that came after the send still is.
+#[test]
+fn a_record_buffered_before_the_request_went_out_is_not_its_misread_answer() {
+    let t0 = Instant::now();
+    let sent = t0 + Duration::from_millis(10);
+    let unmet = |at: Instant| {
+        let mut ch = checker();
+        ch.on_message(&json!({"type": "started", "run_id": "r1"}), at);
+        ch.expect(five("r5"), Some((sent, sent)), sent);
+        ch.expire(sent + Duration::from_secs(6));
+        ch.violations.remove(0)
+    };
+    let before = unmet(t0);
+    assert_eq!(before.misread, None, "{:?}", before.misread);
+    assert!(!before.seen.contains("\"r1\""), "{}", before.seen);
+    let after = unmet(sent + Duration::from_millis(1));
+    assert!(
+        matches!(&after.misread, Some(Misread::OtherCorrelationValue { held, .. }) if held == "r1"),
+        "{:?}",
+        after.misread
+    );
+}
+
 fn unmet_after(before: &[Value], during: &[Value], run: &str) -> Violation {
     let now = Instant::now();
     let mut ch = checker();

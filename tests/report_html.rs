@@ -534,6 +534,10 @@ fn a_folder_of_runs_reports_the_latest_recorded_start_not_the_last_name() {
         )),
         "{err}"
     );
+    assert!(
+        err.contains("(`compare` pools all 2: its figures, and its gate, are theirs together)"),
+        "{err}"
+    );
     assert!(page.is_file());
 }
 

@@ -103,8 +103,11 @@ fn one_run(path: &Path, quiet: bool) -> Result<PathBuf, Error> {
         let started = summary
             .map(|s| format!(" (started {})", s.started_at))
             .unwrap_or_default();
+        // `compare` pools every run of such a folder: its gate may read other figures
+        // than the one run shown here, which is said.
         errln!(
-            "{} holds {count} runs; reporting the newest, {}{started}",
+            "{} holds {count} runs; reporting the newest, {}{started} (`compare` pools all \
+             {count}: its figures, and its gate, are theirs together)",
             path.display(),
             newest.display()
         );

@@ -1414,14 +1414,7 @@ fn overflowed(
     kept: &[Violation],
     violations: u64,
 ) -> Option<Judgement> {
-    if violations == 0 {
-        return None;
-    }
-    let overflowing: std::collections::BTreeSet<u32> = reports
-        .iter()
-        .filter(|r| r.counters.expect.buffer_overflows > 0)
-        .map(|r| r.id)
-        .collect();
+    let overflowing = ids_of(reports, |r| r.counters.expect.buffer_overflows > 0);
     if !only_unmet_on(&overflowing, reports, kept, violations) {
         return None;
     }
@@ -1450,16 +1443,25 @@ fn overflowed(
     })
 }
 
-/// Whether every violation of the run (`violations`, of which `kept`) is an unmet
-/// expectation on one of the connections `conns` (report ids): each kept one is, and
-/// either every one was kept or every connection's count says so.
+/// The ids of the connections whose report `holds`.
+fn ids_of(
+    reports: &[ConnReport],
+    holds: impl Fn(&ConnReport) -> bool,
+) -> std::collections::BTreeSet<u32> {
+    reports.iter().filter(|r| holds(r)).map(|r| r.id).collect()
+}
+
+/// Whether the run broke something (`violations`, of which `kept`) and every violation is
+/// an unmet expectation on one of the connections `conns` (report ids): each kept one is,
+/// and either every one was kept or every connection's count says so.
 fn only_unmet_on(
     conns: &std::collections::BTreeSet<u32>,
     reports: &[ConnReport],
     kept: &[Violation],
     violations: u64,
 ) -> bool {
-    let all_kept = !conns.is_empty()
+    let all_kept = violations > 0
+        && !conns.is_empty()
         && kept
             .iter()
             .all(|v| v.oracle == OracleKind::Completeness && conns.contains(&v.conn));
@@ -1490,14 +1492,9 @@ fn oversized(
     kept: &[Violation],
     violations: u64,
 ) -> Option<Judgement> {
-    if violations == 0 {
-        return None;
-    }
-    let cut: std::collections::BTreeSet<u32> = reports
-        .iter()
-        .filter(|r| r.attempts.iter().any(|a| a.cause == Some(Cause::Oversized)))
-        .map(|r| r.id)
-        .collect();
+    let cut = ids_of(reports, |r| {
+        r.attempts.iter().any(|a| a.cause == Some(Cause::Oversized))
+    });
     if !only_unmet_on(&cut, reports, kept, violations) {
         return None;
     }

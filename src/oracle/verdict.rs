@@ -396,7 +396,8 @@ fn shed_note(reports: &[ConnReport], coverage: &Coverage, restarting: bool) -> O
 /// connection it accepted before its script ended (close 1013 or a `reject.shed` code
 /// after acceptance): what their scripts had left was never asked, so the planned load
 /// was not applied, and a clean verdict would pass a CI job that ran a fraction of it.
-/// `None` when some accepted connection was never shed.
+/// `None` when some accepted connection was never shed, or none was shed with an
+/// expectation open.
 fn shed_throughout(reports: &[ConnReport]) -> Option<Judgement> {
     let accepted: Vec<&ConnReport> = reports
         .iter()
@@ -416,6 +417,11 @@ fn shed_throughout(reports: &[ConnReport]) -> Option<Judgement> {
         .iter()
         .map(|r| r.counters.expect.expectations_refused)
         .sum();
+    // Shed with nothing open (in a final think, its expectations all met): nothing asked
+    // was left unanswered for it.
+    if cut == 0 {
+        return None;
+    }
     Some(Judgement {
         verdict: Verdict::Inconclusive,
         hint: Some(format!(

@@ -1114,7 +1114,7 @@ fn probe_summary(
         shed: shed.len(),
         shed_by,
         refused_by_policy: unaccepted()
-            .filter(|p| !p.expired)
+            .filter(|p| !p.expired && !p.held)
             .filter(|p| {
                 p.cause
                     .as_ref()
@@ -1306,6 +1306,7 @@ mod tests {
             at_us: 1,
             expired,
             rate_limited: false,
+            held: false,
         }
     }
 

@@ -2888,3 +2888,68 @@ async fn records_that_failed_a_where_are_named_when_nothing_passed() {
         );
     }
 }
+
+/// A server that never lets a user's session go: the first connection of each user is
+/// welcomed; any later one (the liveness probe after the run) is closed with `code` and
+/// `reason` before a word.
+async fn never_lets_go(
+    tcp: tokio::net::TcpStream,
+    seen: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    (code, reason): (u16, &'static str),
+) {
+    use tokio_tungstenite::tungstenite::protocol::{frame::coding::CloseCode, CloseFrame};
+    let Some((mut ws, sub)) = common::accept_with_sub(tcp).await else {
+        return;
+    };
+    let first = seen.lock().map(|mut s| s.insert(sub)).unwrap_or(false);
+    if !first {
+        let frame = CloseFrame {
+            code: CloseCode::from(code),
+            reason: reason.into(),
+        };
+        let _ = ws.close(Some(frame)).await;
+        let _ = tokio::time::timeout(common::TEST_BOUND, ws.next()).await;
+        return;
+    }
+    let welcome = json!({"type": "welcome"}).to_string();
+    if ws.send(Message::Text(welcome.into())).await.is_err() {
+        return;
+    }
+    while let Some(Ok(msg)) = ws.next().await {
+        if msg.is_close() {
+            break;
+        }
+    }
+}
+
+/// The probe after the run refused in the server's own words that the session is still
+/// held ("session already active", whatever its code, or a 4409): a leaked session, a
+/// liveness violation, though the scenario declares no such code. A "who are you" close
+/// (4401 "unauthorized") is the server's token policy, and a plain normal close proves
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_refused_saying_the_session_is_held_is_a_leak_in_any_code() {
+    let text = format!(
+        "name = \"held\"\nduration = \"10s\"\n[auth]\nsecret = {{ value = \"{TEST_SECRET}\" }}\n\
+         [[group]]\nname = \"g\"\nusers = 3\nsteps = [{{ expect = \"welcome\", within = \"2s\" }}, {{ close = 1000 }}]\n"
+    );
+    for (close, leaks) in [
+        ((1000, "session already active"), 3),
+        ((4409, "conflict"), 3),
+        ((4401, "unauthorized"), 0),
+        ((1000, "bye"), 0),
+    ] {
+        let seen = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+        let (url, stop) = spawn_server(move |tcp| never_lets_go(tcp, seen.clone(), close)).await;
+        let outcome = run_against("held.toml", &text, url).await;
+        stop.cancel();
+        let s = &outcome.results.summary;
+        assert_eq!(s.probe.tokens, 3, "{close:?}: {:?}", s.probe);
+        assert_eq!(
+            s.violations.of(OracleKind::Liveness),
+            leaks,
+            "{close:?}: {:?}",
+            s.hint
+        );
+    }
+}

@@ -1242,6 +1242,12 @@ pub struct Probe {
     /// about a session still held.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub rate_limited: bool,
+    /// The refusal said a session is still held, in its code (a close 4409 or 3409,
+    /// echoing HTTP 409 Conflict) or its words ("session already active", "already
+    /// connected": [`crate::oracle::takeover::reads_as_held`]), whatever the scenario
+    /// declares: a leaked session in the server's own words.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub held: bool,
 }
 
 /// One broken invariant, with enough context to see what happened.

@@ -159,13 +159,15 @@ pub fn check(plan: &Plan, reports: &[ConnReport], probes: &[Probe]) -> Vec<Viola
 fn leaked(plan: &Plan, seen: &[Seen<'_>], probe: &Probe) -> Option<Violation> {
     // Only a clean refusal says "still held"; a probe that could not connect at all
     // (server gone, reset, timeout) proves nothing about sessions.
+    // A refusal that says the session is still held ([`Probe::held`]) says so whatever
+    // the scenario declares, and is no "who are you".
     let reject = &plan.oracles.session.reject;
-    let refused = probe.cause.as_ref().is_some_and(|c| reject.is_clean(c));
+    let refused = probe.held || probe.cause.as_ref().is_some_and(|c| reject.is_clean(c));
     // A token past its `exp` is refused for that alone: no session is proven held.
     if !refused
         || probe.expired
         || probe.rate_limited
-        || probe.cause.as_ref().is_some_and(token_policy)
+        || (!probe.held && probe.cause.as_ref().is_some_and(token_policy))
     {
         return None;
     }

@@ -21,6 +21,29 @@ const TAKEOVER_WORDS: [&str; 8] = [
     "takeover",
 ];
 
+/// Words of a refusal that say a session of the token is still held (lowercase; matched
+/// anywhere in it).
+const HELD_WORDS: [&str; 9] = [
+    "already active",
+    "already connected",
+    "already logged in",
+    "already in use",
+    "already open",
+    "already exists",
+    "session exists",
+    "duplicate session",
+    "session in use",
+];
+
+/// Whether a refusal says the token's session is still held: a close `code` (when one)
+/// that echoes HTTP 409 Conflict (`4409`, `3409`), or refusal text (a close reason, an
+/// in-band error record) saying so ("session already active", "already connected").
+pub fn reads_as_held(code: Option<u16>, text: &str) -> bool {
+    let text = text.to_lowercase();
+    code.is_some_and(|c| (3000..=4999).contains(&c) && c % 1000 == 409)
+        || HELD_WORDS.iter().any(|w| text.contains(w))
+}
+
 /// Whether a close `code` with `reason` reads as a takeover: an application or library
 /// code (3000-4999) that echoes HTTP 409 Conflict (`4409`, `3409`), or any code a server
 /// sends whose reason says so ("session replaced", "logged in elsewhere": servers also
@@ -122,6 +145,22 @@ fn takeover_closes(plan: &Plan, reports: &[ConnReport]) -> undeclared::ByCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_held_session_is_read_from_the_code_or_the_words() {
+        assert!(reads_as_held(Some(4409), ""));
+        assert!(reads_as_held(Some(1000), "Session already active"));
+        assert!(reads_as_held(
+            None,
+            r#"{"type":"error","message":"already connected"}"#
+        ));
+        assert!(!reads_as_held(Some(4401), "unauthorized"));
+        assert!(!reads_as_held(Some(1008), "policy"));
+        assert!(!reads_as_held(
+            None,
+            r#"{"type":"error","message":"bad token"}"#
+        ));
+    }
 
     #[test]
     fn a_takeover_is_read_from_the_code_or_the_reason() {

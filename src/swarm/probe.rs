@@ -138,6 +138,7 @@ pub(super) async fn run(
             at_us,
             expired: false,
             rate_limited: false,
+            held: false,
         });
     out.extend(cut);
     out.sort_by_key(|p| p.token);
@@ -185,7 +186,9 @@ type Read = Result<
 /// a heart-beat), another data frame, a Close, nothing within [`PROBE_ANSWER`], or the
 /// end of the stream (the read failed, or the connection ended).
 enum Seen {
-    Records(Vec<Option<String>>),
+    /// The kinds, and whether the frame's text says a session is still held
+    /// ([`crate::oracle::takeover::reads_as_held`]).
+    Records(Vec<Option<String>>, bool),
     Other,
     Close(Message),
     Waited,
@@ -195,7 +198,7 @@ enum Seen {
 impl Seen {
     /// Whether a record of kind `kind` came.
     fn holds(&self, kind: &str) -> bool {
-        matches!(self, Seen::Records(kinds) if kinds.iter().flatten().any(|k| k == kind))
+        matches!(self, Seen::Records(kinds, _) if kinds.iter().flatten().any(|k| k == kind))
     }
 }
 
@@ -207,7 +210,8 @@ fn seen(read: Read, spec: &crate::model::OracleSpec) -> (Seen, bool) {
     match read {
         Ok(Some(Ok(Message::Text(text)))) => {
             let (kinds, ping) = kinds_in(spec, text.as_str());
-            (Seen::Records(kinds), ping)
+            let held = crate::oracle::takeover::reads_as_held(None, text.as_str());
+            (Seen::Records(kinds, held), ping)
         }
         Ok(Some(Ok(close @ Message::Close(_)))) => (Seen::Close(close), false),
         Ok(Some(Ok(_))) => (Seen::Other, false),
@@ -278,7 +282,7 @@ where
             seen if seen.holds(kind) => return None,
             Seen::Close(close) => return Some(close),
             Seen::Ended => return None,
-            Seen::Records(_) | Seen::Other | Seen::Waited => {}
+            Seen::Records(..) | Seen::Other | Seen::Waited => {}
         }
     }
     None
@@ -316,6 +320,8 @@ async fn probe_one(
         result = dial().await;
     }
     let mut rate_limited = false;
+    // The refusal said the session is still held, in its code or its words.
+    let mut held = false;
     let (accepted, cause) = match result {
         Ok(mut ws) => {
             // In-band auth: present the token the same way the run did, after the
@@ -340,7 +346,10 @@ async fn probe_one(
             // answer, and none at all within the bound proves nothing.
             let answered = match &ctx.plan.oracles.session.accepted {
                 AcceptRule::Message { event } => {
-                    by_message(&mut ws, ended, event, &ctx.plan.oracles).await
+                    let (answer, said_held) =
+                        by_message(&mut ws, ended, event, &ctx.plan.oracles).await;
+                    held |= said_held;
+                    answer
                 }
                 _ => {
                     // A policy close as the first frame is a refusal too; so is one right
@@ -353,6 +362,7 @@ async fn probe_one(
                     };
                     if let Ok(Some(Ok(Message::Text(text)))) = &first {
                         if crate::oracle::refusal::reads_as_auth_refusal(text.as_str()) {
+                            held |= crate::oracle::takeover::reads_as_held(None, text.as_str());
                             first = timeout(PROBE_ANSWER, ws.next()).await;
                         }
                     }
@@ -370,6 +380,11 @@ async fn probe_one(
                     let cause = super::dial::close_cause(&ws, Some(&f));
                     rate_limited = matches!(cause, Cause::ServerClose(code)
                         if crate::oracle::shedding::reads_as_rate_limit(code, &f.reason));
+                    let code = match cause {
+                        Cause::ServerClose(code) => Some(code),
+                        _ => None,
+                    };
+                    held |= crate::oracle::takeover::reads_as_held(code, &f.reason);
                     Some(cause)
                 }
                 // A bare Close: no word of refusal, and no acceptance either.
@@ -381,6 +396,11 @@ async fn probe_one(
         }
         Err(f) => (false, Some(f.cause)),
     };
+    // Said with the answer only: text that said so before a connection cut without a word
+    // is no refusal.
+    let held = held
+        && !rate_limited
+        && matches!(cause, Some(Cause::ServerClose(_) | Cause::RefusedInBand(_)));
     Probe {
         token: slot,
         jti: token.jti.clone(),
@@ -389,6 +409,7 @@ async fn probe_one(
         at_us: ctx.t0.elapsed().as_micros() as u64,
         expired,
         rate_limited,
+        held,
     }
 }
 
@@ -407,38 +428,43 @@ enum Answer {
 
 /// Reads until the record of kind `accept` (accepted), the declared refusal message or a
 /// Close (refused; `ended`: the Close the challenge's wait already read), or the bound
-/// runs out (unanswered): what a server accepting by a message answered the probe. Of a
-/// frame of several records, the first that accepts or refuses decides.
+/// runs out (unanswered): what a server accepting by a message answered the probe, and
+/// whether a frame of its refusal said the session is still held. Of a frame of several
+/// records, the first that accepts or refuses decides.
 async fn by_message<S>(
     ws: &mut tokio_tungstenite::WebSocketStream<S>,
     ended: Option<Message>,
     accept: &str,
     spec: &crate::model::OracleSpec,
-) -> Answer
+) -> (Answer, bool)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     if let Some(close) = ended {
-        return Answer::Refused(close);
+        return (Answer::Refused(close), false);
     }
     let refusal = spec.session.reject.message.as_deref();
+    // Whether a frame before the answer said the session is still held (an error record
+    // the scenario does not declare as its refusal, then a Close).
+    let mut said_held = false;
     for _ in 0..CHALLENGE_FRAMES {
         match read_seen(ws, spec).await {
-            Seen::Records(kinds) => {
+            Seen::Records(kinds, held) => {
+                said_held |= held;
                 let decides = kinds
                     .into_iter()
                     .flatten()
                     .find(|k| k == accept || Some(k.as_str()) == refusal);
                 match decides {
-                    Some(k) if k == accept => return Answer::Accepted,
-                    Some(k) => return Answer::InBand(k),
+                    Some(k) if k == accept => return (Answer::Accepted, false),
+                    Some(k) => return (Answer::InBand(k), said_held),
                     None => {}
                 }
             }
-            Seen::Close(close) => return Answer::Refused(close),
-            Seen::Ended => return Answer::Unanswered,
+            Seen::Close(close) => return (Answer::Refused(close), said_held),
+            Seen::Ended => return (Answer::Unanswered, false),
             Seen::Other | Seen::Waited => {}
         }
     }
-    Answer::Unanswered
+    (Answer::Unanswered, false)
 }

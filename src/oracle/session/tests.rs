@@ -335,6 +335,7 @@ fn probe(jti: &str, at_us: u64, cause: Option<Cause>) -> Probe {
         cause,
         at_us,
         rate_limited: false,
+        held: false,
     }
 }
 
@@ -2039,6 +2040,37 @@ fn leaked_sessions() {
         one(
             "probe closed with a code outside reject.close: proves nothing",
             Some(Cause::ServerClose(1011)),
+            vec![],
+        ),
+        // Said in the server's own words ("session already active", a 4409): a held
+        // session whatever the scenario declares, and no "who are you".
+        Case {
+            name: "probe closed 4409, undeclared, saying the session is held: leak",
+            rules: live(),
+            tokens: vec![token("j")],
+            conns: vec![conn(1, 0)],
+            timeline: vec![(1, done(5_000))],
+            probes: vec![Probe {
+                held: true,
+                ..probe("j", after, Some(Cause::ServerClose(4409)))
+            }],
+            want: vec![want(L, 1, &[1], "probe refused with server_close_4409")],
+        },
+        Case {
+            name: "probe refused in band saying the session is held: leak",
+            rules: live(),
+            tokens: vec![token("j")],
+            conns: vec![conn(1, 0)],
+            timeline: vec![(1, done(5_000))],
+            probes: vec![Probe {
+                held: true,
+                ..probe("j", after, Some(Cause::RefusedInBand("error".into())))
+            }],
+            want: vec![want(L, 1, &[1], "probe refused with message_error")],
+        },
+        one(
+            "probe refused in band without saying why: the server's token policy",
+            Some(Cause::RefusedInBand("error".into())),
             vec![],
         ),
         Case {

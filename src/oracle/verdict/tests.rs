@@ -5200,6 +5200,7 @@ fn a_server_killed_mid_run_is_no_race() {
         at_us: 3_000_000,
         expired: false,
         rate_limited: false,
+        held: false,
     };
     let refused = Some(Cause::Connect("refused".into()));
 

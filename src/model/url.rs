@@ -318,6 +318,18 @@ pub fn authority_problem(dial_url: &str) -> Option<&'static str> {
     }
 }
 
+/// Why `url` (as dialled) cannot be a WebSocket URL for its fragment: RFC 6455 section
+/// 3 says fragment identifiers "MUST NOT be used" on ws:// and wss:// URIs, and what
+/// follows a `#` never reaches the server (a token placed in the query after it was lost
+/// without a word). `None` without a `#`.
+pub fn fragment_problem(url: &str) -> Option<&'static str> {
+    url.contains('#').then_some(
+        "a WebSocket URL has no fragment (RFC 6455 section 3), and nothing after a '#' \
+         reaches the server: remove it, or write it %23 where it belongs to the path or \
+         query",
+    )
+}
+
 /// Where URL `url` dials, as `host:port` (messages that name what did not answer): its
 /// userinfo left out, and the scheme's default port (443 for `wss` and `https`, 80
 /// otherwise) when it names none. `None` without a `://` or a host.
@@ -411,6 +423,13 @@ pub fn placeholder_problem(written: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fragment_is_no_part_of_a_websocket_url() {
+        assert!(fragment_problem("ws://h/x#frag").is_some());
+        assert!(fragment_problem("ws://h/x?a=%23").is_none());
+        assert!(fragment_problem("wss://h/x").is_none());
+    }
 
     #[test]
     fn host_port_names_where_a_url_dials() {

@@ -814,6 +814,8 @@ fn target(cx: &mut Ctx<'_>, f: &Fields<'_, '_>) -> Option<String> {
         cx.report(span, format!("target: {message}"));
     } else if let Err(reason) = crate::model::url::explicit_port(&dialled) {
         cx.report(node.span(), format!("target: {reason}"));
+    } else if let Some(reason) = crate::model::url::fragment_problem(&dialled) {
+        cx.report(node.span(), format!("target: {reason}"));
     } else if let Some(reason) = crate::model::url::authority_problem(&dialled) {
         // What the dialer would refuse only at the run's start.
         let shown = crate::model::url::shown_url(url);

@@ -83,6 +83,9 @@ impl Parsed {
         if let Some(problem) = crate::model::url::placeholder_problem(url) {
             return Err(invalid(&problem));
         }
+        if let Some(problem) = crate::model::url::fragment_problem(&dial_url) {
+            return Err(invalid(problem));
+        }
         let templated = crate::model::url::is_templated(&dial_url);
         let uri: tokio_tungstenite::tungstenite::http::Uri = crate::plan::url_with_zeros(&dial_url)
             .parse()

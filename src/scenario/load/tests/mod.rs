@@ -466,6 +466,11 @@ fn name_and_target_are_checked() {
         &with_top("target = \"ws://\""),
         "expected a ws:// or wss:// URL",
     );
+    // A fragment never reaches the server: a token placed in the query after it is lost.
+    assert_problem(
+        &with_top("target = \"ws://h/x#frag\""),
+        "target: a WebSocket URL has no fragment (RFC 6455 section 3)",
+    );
     assert_problem(
         &with_top("target = \"ws://h:99999/ws\""),
         "target: invalid port \"99999\": expected a number from 1 to 65535",

@@ -104,6 +104,8 @@ impl ConnChecker {
                 // Which sequence, and what broke it, when the scenario scopes them: the
                 // value of `per`, and the kind of the record.
                 let whose = match &scope {
+                    // A record without the field: the sequence of no value.
+                    Some((per, key)) if key.is_empty() => format!(" (no {per})"),
                     Some((per, key)) => format!(" ({per} = {key})"),
                     None => String::new(),
                 };

@@ -2631,6 +2631,21 @@ fn a_sequence_per_symbol_and_kind_is_judged_within_its_scope() {
     );
     let heartbeat = [("update", "BTC", 7), ("hb", "BTC", 7), ("update", "BTC", 8)];
     assert_eq!(scoped(true, &["update"], &heartbeat), vec![]);
+    // A record without the `per` field is in the sequence of no value, said so.
+    let spec = Arc::new(OracleSpec {
+        sequence: Some("seq".into()),
+        sequence_per: Some("symbol".into()),
+        ..OracleSpec::default()
+    });
+    let mut ch = ConnChecker::new(spec, who(), Instant::now(), vec!["run_id".into()]);
+    send_all(
+        &mut ch,
+        &[
+            json!({"type": "hb", "seq": 1}),
+            json!({"type": "hb", "seq": 3}),
+        ],
+    );
+    assert_eq!(ch.violations[0].expected, "seq = 2 (no symbol)");
     assert_eq!(
         scoped(false, &[], &heartbeat)[0],
         ("seq = 8".to_string(), "seq = 7 on hb".to_string())

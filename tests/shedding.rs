@@ -931,3 +931,76 @@ steps = [
         "{hint}"
     );
 }
+
+/// Welcomes each user's first connection and answers its `ping`; sheds every later one
+/// (a reconnect) with Close 1013 before a word.
+async fn sheds_reconnects(
+    tcp: tokio::net::TcpStream,
+    seen: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+) {
+    let Some((mut ws, sub)) = common::accept_with_sub(tcp).await else {
+        return;
+    };
+    if !seen.lock().map(|mut s| s.insert(sub)).unwrap_or(false) {
+        let frame = CloseFrame {
+            code: CloseCode::from(1013),
+            reason: "try again later".into(),
+        };
+        let _ = ws.send(Message::Close(Some(frame))).await;
+        let _ = futures_util::StreamExt::next(&mut ws).await;
+        return;
+    }
+    let hello = serde_json::json!({"type": "hello"}).to_string();
+    if ws.send(Message::Text(hello.into())).await.is_err() {
+        return;
+    }
+    while let Some(Ok(Message::Text(text))) = futures_util::StreamExt::next(&mut ws).await {
+        let ping: serde_json::Value = serde_json::from_str(text.as_str()).unwrap_or_default();
+        let pong = serde_json::json!({"type": "pong", "id": ping["id"]}).to_string();
+        if ws.send(Message::Text(pong.into())).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Every reconnect shed (1013 before acceptance): each connection ended shed with the
+/// second half of its script never run, so the planned load was not applied:
+/// inconclusive, not "clean: 4 of 8 expectations met".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_sheds_every_reconnect_leaves_the_run_inconclusive() {
+    let seen = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+    let (url, stop) = spawn_server(move |tcp| sheds_reconnects(tcp, seen.clone())).await;
+    let text = format!(
+        r#"
+name = "shed-reconnects"
+duration = "20s"
+[auth]
+secret = {{ value = "{}" }}
+[[group]]
+name = "pingers"
+users = 4
+steps = [
+  {{ expect = "hello", within = "5s" }},
+  {{ send = {{ type = "ping", id = "a-{{{{conn}}}}" }} }},
+  {{ expect = "pong", correlate = "id", within = "2s" }},
+  {{ close = 1000 }},
+  {{ reconnect = {{ after = "0ms" }} }},
+  {{ expect = "hello", within = "5s" }},
+  {{ send = {{ type = "ping", id = "b-{{{{conn}}}}" }} }},
+  {{ expect = "pong", correlate = "id", within = "2s" }},
+  {{ close = 1000 }},
+]
+"#,
+        common::TEST_SECRET
+    );
+    let outcome = common::run(&scenario("shed-reconnects.toml", &text), Some(url), None).await;
+    stop.cancel();
+    let sum = &outcome.results.summary;
+    assert_eq!(sum.violations.total, 0, "{:?}", sum.violations);
+    assert_eq!(sum.verdict, Verdict::Inconclusive, "{:?}", sum.hint);
+    let hint = sum.hint.clone().unwrap_or_default();
+    assert!(
+        hint.starts_with("the server shed every connection it accepted (4 of them"),
+        "{hint}"
+    );
+}

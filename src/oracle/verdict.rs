@@ -394,7 +394,8 @@ fn shed_note(reports: &[ConnReport], coverage: &Coverage, restarting: bool) -> O
 
 /// The inconclusive verdict of a run in which nothing broke but the server shed every
 /// connection it accepted before its script ended (close 1013 or a `reject.shed` code
-/// after acceptance): what their scripts had left was never asked, so the planned load
+/// after acceptance, or its last reconnect shed before it was accepted again): what their
+/// scripts had left was never asked, so the planned load
 /// was not applied, and a clean verdict would pass a CI job that ran a fraction of it.
 /// `None` when some accepted connection was never shed, or none was shed with an
 /// expectation open.
@@ -403,13 +404,16 @@ fn shed_throughout(reports: &[ConnReport]) -> Option<Judgement> {
         .iter()
         .filter(|r| r.attempts.iter().any(|a| a.outcome == Outcome::Accepted))
         .collect();
-    let shed = |r: &&ConnReport| r.attempts.iter().any(Attempt::shed_after_acceptance);
-    if accepted.is_empty() || !accepted.iter().all(shed) {
+    // Its last attempt shed, once accepted or before (a reconnect the server shed, its
+    // retries too): the connection ended shed, its script not done.
+    let shed = |a: &Attempt| a.shed_after_acceptance() || a.is_shed();
+    let ended_shed = |r: &&ConnReport| r.attempts.last().is_some_and(shed);
+    if accepted.is_empty() || !accepted.iter().all(ended_shed) {
         return None;
     }
     let mut by: BTreeMap<Cause, u64> = BTreeMap::new();
     for a in accepted.iter().flat_map(|r| &r.attempts) {
-        if let (true, Some(cause)) = (a.shed_after_acceptance(), &a.cause) {
+        if let (true, Some(cause)) = (shed(a), &a.cause) {
             *by.entry(cause.clone()).or_default() += 1;
         }
     }
@@ -426,7 +430,7 @@ fn shed_throughout(reports: &[ConnReport]) -> Option<Judgement> {
         verdict: Verdict::Inconclusive,
         hint: Some(format!(
             "the server shed every connection it accepted ({} of them: {}) before its script \
-             ended: {cut} expectation{} they had open counted as refused, and what their \
+             ended: {cut} expectation{} they had left counted as refused, and what their \
              scripts had left was never asked, so the planned load was not applied; run at \
              a rate it takes (fewer users, a slower pace) or raise its limit",
             accepted.len(),

@@ -326,6 +326,49 @@ steps = [{ think = "10ms" }]
     assert!(sizes.iter().all(|&k| k >= 4), "{sizes:?}");
 }
 
+/// Sessions kept per user (`exclusive = { per = "user" }`): one user's connections are
+/// one session whatever tokens they present, the sides of its race, and run in one shard;
+/// every connection is in exactly one, and the shards share the work.
+#[test]
+fn a_users_connections_stay_in_one_shard_when_sessions_are_per_user() {
+    let text = r#"
+name = "tabs"
+duration = "5s"
+[oracles]
+exclusive = { max_live = 1, per = "user" }
+[[group]]
+name = "tabs"
+users = 10
+connections_per_user = 2
+token = "per-connection"
+steps = [{ think = "10ms" }]
+"#;
+    let plan = stampede::plan::build(&common::scenario("tabs.toml", text), 1);
+    assert_eq!(plan.conns.len(), 20);
+    let sub = |c: &stampede::model::ConnPlan| plan.tokens[c.token as usize].sub.clone();
+    let n = 4;
+    let mut seen = vec![0u32; plan.conns.len()];
+    let mut sizes = Vec::new();
+    for index in 0..n {
+        let mut part = plan.clone();
+        part.keep_shard(Shard { index, count: n });
+        for c in &part.conns {
+            seen[c.id as usize] += 1;
+            for other in plan.conns.iter().filter(|o| sub(o) == sub(c)) {
+                assert!(
+                    part.conns.iter().any(|p| p.id == other.id),
+                    "connections {} and {} are one user's but not in shard {index}",
+                    c.id,
+                    other.id
+                );
+            }
+        }
+        sizes.push(part.conns.len());
+    }
+    assert!(seen.iter().all(|&k| k == 1), "{seen:?}");
+    assert!(sizes.iter().all(|&k| k >= 4), "{sizes:?}");
+}
+
 fn stampede(args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
         .args(args)

@@ -72,7 +72,7 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
         );
     }
     let opts = args.options(args.seed);
-    let busiest = busiest_share(&plan.conns, args.workers);
+    let busiest = busiest_share(&plan, args.workers);
     // Workers sharing addresses (the user's, or the system's one) share their ports: each
     // worker's own warning would go to its captured stderr.
     if !own && !args.output.quiet {
@@ -578,15 +578,16 @@ fn addresses_per_worker(share: u32) -> u32 {
     share.div_ceil(quick_ports_per_address()).max(1)
 }
 
-/// The most connections any of `workers` shards runs.
-fn busiest_share(conns: &[crate::model::ConnPlan], workers: u32) -> u32 {
+/// The most connections any of `workers` shards of `plan` runs.
+fn busiest_share(plan: &crate::model::Plan, workers: u32) -> u32 {
+    let slots = plan.session_slots();
     (0..workers)
         .map(|index| {
             let shard = crate::model::Shard {
                 index,
                 count: workers,
             };
-            conns.iter().filter(|c| shard.contains(c)).count()
+            slots.iter().filter(|slot| shard.contains(**slot)).count()
         })
         .max()
         .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX))
@@ -882,9 +883,9 @@ mod tests {
         let text = "name = \"s\"\nduration = \"5s\"\n[[group]]\nname = \"g\"\nusers = 10\nsteps = [{ think = \"fixed(1s)\" }]\n";
         let s = crate::scenario::load_str(text, "s.toml").expect("a scenario");
         let plan = crate::plan::build(&s, 1);
-        assert_eq!(busiest_share(&plan.conns, 1), 10);
-        assert_eq!(busiest_share(&plan.conns, 3), 4);
-        assert_eq!(busiest_share(&plan.conns, 20), 1);
+        assert_eq!(busiest_share(&plan, 1), 10);
+        assert_eq!(busiest_share(&plan, 3), 4);
+        assert_eq!(busiest_share(&plan, 20), 1);
     }
 
     #[test]

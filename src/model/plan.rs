@@ -1086,10 +1086,12 @@ impl Plan {
 }
 
 /// A deterministic slice of a plan: a connection belongs to shard `index` of `count` when
-/// its token slot is `index` modulo `count`. Written `index/count` (`0/4`), 0-based. By
-/// token, not by connection: the connections that present one token (several per user,
-/// a reused token) are the two sides of an exclusivity race and must run in one process,
-/// where the oracle sees both. Shards of one (scenario, seed) are disjoint and together
+/// its session's number ([`Plan::session_slots`]: its token slot, or with sessions kept
+/// per user its token's user's rank) is `index` modulo `count`. Written
+/// `index/count` (`0/4`), 0-based. By session, not by connection: the connections that
+/// present one token (several per user, a reused token), or one user's tokens when the
+/// scenario keeps sessions per user (`exclusive = { per = "user" }`), are the sides of an
+/// exclusivity race and must run in one process, where the oracle sees them all. Shards of one (scenario, seed) are disjoint and together
 /// hold every connection, so `stampede merge` of their results equals one process's run
 /// (counters add, histograms merge). A plan whose connections all share one token runs
 /// whole in one shard.
@@ -1100,9 +1102,9 @@ pub struct Shard {
 }
 
 impl Shard {
-    /// Whether the connection `conn` is in this shard.
-    pub fn contains(self, conn: &ConnPlan) -> bool {
-        self.count > 0 && conn.token % self.count == self.index
+    /// Whether the session numbered `slot` ([`Plan::session_slots`]) is in this shard.
+    pub fn contains(self, slot: u32) -> bool {
+        self.count > 0 && slot % self.count == self.index
     }
 }
 
@@ -1149,7 +1151,35 @@ impl Plan {
     /// Keeps only the connections of `shard` (token slots, groups and barriers stay, so
     /// indexes remain valid and every shard mints the same tokens).
     pub fn keep_shard(&mut self, shard: Shard) {
-        self.conns.retain(|c| shard.contains(c));
+        let slots = self.session_slots();
+        let mut keep = slots.into_iter().map(|slot| shard.contains(slot));
+        self.conns.retain(|_| keep.next().unwrap_or(false));
+    }
+
+    /// For each connection, in order, the number that stands for its session: its token
+    /// slot, or, when sessions are kept per user ([`crate::model::SessionKey::User`]), its
+    /// token's user's rank among the plan's users (one user's tokens are one session, and
+    /// their connections one shard's). Linear in the plan.
+    pub fn session_slots(&self) -> Vec<u32> {
+        if self.oracles.session.per != crate::model::SessionKey::User {
+            return self.conns.iter().map(|c| c.token).collect();
+        }
+        // Each user by the rank of its first token among the users' (0, 1, 2, …): its
+        // first slot would crowd the shards (two tokens per user: every one even).
+        let mut first: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
+        for t in &self.tokens {
+            let rank = u32::try_from(first.len()).unwrap_or(u32::MAX);
+            first.entry(t.sub.as_str()).or_insert(rank);
+        }
+        self.conns
+            .iter()
+            .map(|c| {
+                self.tokens
+                    .get(c.token as usize)
+                    .and_then(|t| first.get(t.sub.as_str()).copied())
+                    .unwrap_or(c.token)
+            })
+            .collect()
     }
 }
 

@@ -346,6 +346,11 @@ struct Claim {
     out_of_order: Option<String>,
     /// A correlated answer that failed the field tests: its kind and body.
     failed: Option<(String, Value)>,
+    /// Buffered records of a correlated expectation's kinds, carrying its value, that came
+    /// after the records that completed it and that its finished pattern cannot take:
+    /// more for a request already answered in full (a duplicate delivered before its
+    /// `expect` opened), as their index in the buffer and kind.
+    duplicates: Vec<(usize, String)>,
 }
 
 /// Feeds buffered messages that belong to `p`, in arrival order; their captures go to
@@ -391,12 +396,35 @@ fn claim_buffered(
                 claim.first_at.get_or_insert(b.at);
                 claim.last_at = Some(b.at);
                 if fed == Fed::Complete {
+                    if p.correlate.is_some() {
+                        claim.duplicates = duplicates_after(p, buffer, i);
+                    }
                     break;
                 }
             }
         }
     }
     claim
+}
+
+/// The buffered records after index `from` that belong to `p` (complete now) and that
+/// its finished pattern cannot take ([`Claim::duplicates`]).
+fn duplicates_after(p: &Pending, buffer: &VecDeque<Buffered>, from: usize) -> Vec<(usize, String)> {
+    let mut state = p.state.clone();
+    buffer
+        .iter()
+        .enumerate()
+        .skip(from + 1)
+        .filter(|(_, b)| belongs(p, b) && in_pattern(p, &b.event))
+        .filter_map(|(i, b)| match state.clone().feed(&b.event) {
+            Fed::Unexpected => Some((i, b.event.clone())),
+            // A trailing optional item it may still take.
+            _ => {
+                state.feed(&b.event);
+                None
+            }
+        })
+        .collect()
 }
 
 /// Streaming oracles for one connection.
@@ -855,12 +883,18 @@ impl ConnChecker {
         }
         let captures = (&mut self.captures, &mut self.counts.captures);
         let claim = claim_buffered(&mut pending, &self.buffer, captures);
-        for i in claim.indices.iter().rev() {
+        // Claimed and duplicate records leave the buffer together, the highest index
+        // first so that the others stay where they are.
+        let mut taken: Vec<usize> = claim.indices.clone();
+        taken.extend(claim.duplicates.iter().map(|(i, _)| *i));
+        taken.sort_unstable();
+        for i in taken.iter().rev() {
             if let Some(b) = self.buffer.remove(*i) {
                 self.buffered_bytes -= b.bytes;
                 self.judge_learned_ids(&b.learned_ids, now);
             }
         }
+        let key = pending.correlate.as_ref().map(|(_, value)| value.clone());
         // What else the buffer says of it, when it took nothing there (most often the
         // buffer is empty: nothing to read).
         let unclaimed = claim.indices.is_empty() && !self.buffer.is_empty();
@@ -884,6 +918,17 @@ impl ConnChecker {
             self.out_of_order(idx, &event, now);
         } else if let Some(first_at) = claim.first_at {
             self.after_feed(idx, Some(first_at), claim.last_at.unwrap_or(now));
+        }
+        // Delivered twice before it opened: what the late path calls a duplicate when it
+        // comes after.
+        for (_, event) in claim.duplicates {
+            self.violate(
+                OracleKind::Completeness,
+                now,
+                ANSWERED_IN_FULL.to_string(),
+                event,
+                key.clone(),
+            );
         }
     }
 

@@ -2651,3 +2651,30 @@ fn a_sequence_per_symbol_and_kind_is_judged_within_its_scope() {
         ("seq = 8".to_string(), "seq = 7 on hb".to_string())
     );
 }
+
+/// Answers that came before their `expect` opened (requests pipelined, then awaited): a
+/// second copy of one, buffered behind the copy that met it, is more for a request
+/// already answered in full, as it is when it comes after; another request's answer
+/// beside it is that request's, and meets it when its `expect` opens.
+#[test]
+fn a_duplicate_buffered_before_its_expect_opened_is_found() {
+    let now = Instant::now();
+    let one = |run: &str| {
+        let mut p = five(run);
+        p.pattern = vec![PatternItem {
+            event: "done".into(),
+            repeat: Repeat::One,
+        }]
+        .into();
+        p
+    };
+    let mut ch = checker();
+    for run in ["r1", "r2", "r1"] {
+        ch.on_message(&json!({"type": "done", "run_id": run}), now);
+    }
+    ch.expect(one("r1"), Some((now, now)), now);
+    ch.expect(one("r2"), Some((now, now)), now);
+    assert_eq!(late_duplicates(&ch, ANSWERED_IN_FULL), ["done"]);
+    assert_eq!(ch.counts().expectations_met, 2);
+    assert!(!ch.has_pending());
+}

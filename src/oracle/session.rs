@@ -910,8 +910,11 @@ pub(crate) fn live_as_it_started(attempts: &[&Attempt], a: &Attempt) -> u32 {
 
 /// Whether the attempts of one token could witness exclusivity either way. Fewer than two
 /// accepted: the server decided (it refused the rest). Two accepted: a close or reset from
-/// the server shows it let one go; two sessions alive at once, one of them served a frame
-/// after the other's acceptance, show whether it still served both. Two accepted that then
+/// the server shows it let one go; two sessions alive at once, the earlier-accepted one
+/// served a frame after the later's acceptance, show whether it still served both (the
+/// later one served too) or kept the earlier (the later never served). The later one
+/// served while the earlier heard nothing more (its script asked nothing) cannot tell a
+/// server that served both from one that let the earlier go without a word. Two accepted that then
 /// heard nothing and were never let go (one exchange each, then our own close), or whose
 /// sessions we ended before the other began, could have been served both at once or not:
 /// the oracle cannot tell.
@@ -940,7 +943,14 @@ fn could_witness(attempts: &[&Attempt]) -> bool {
             let overlapped = !ended_before(a, acc_b) && !ended_before(b, acc_a);
             let_go(a)
                 || let_go(b)
-                || (overlapped && (served_after(a, acc_b) || served_after(b, acc_a)))
+                // The earlier-accepted one served past the later's acceptance: whether the
+                // later was served too then says which the server kept. The later one is
+                // served past the earlier's acceptance whenever it is served at all, which
+                // says nothing of the earlier's session.
+                || (overlapped && {
+                    let (first, second_acc) = if acc_a <= acc_b { (a, acc_b) } else { (b, acc_a) };
+                    served_after(first, second_acc)
+                })
         })
     })
 }

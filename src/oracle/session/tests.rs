@@ -2317,10 +2317,20 @@ fn coverage_of_shared_tokens() {
             false,
         ),
         row(
-            "accepted together, one served well after the other's acceptance: told",
+            "accepted together, the later served, the earlier hearing nothing more: a server \
+             serving both and one that let the earlier go without a word read alike",
             vec![
                 (1, vec![handshake(0, 1_000).frame(1_000).closed(9_000)]),
                 (2, vec![handshake(500, 1_500).frame(5_000).closed(9_000)]),
+            ],
+            (1, 1),
+            true,
+        ),
+        row(
+            "accepted together, the earlier served well after the later's acceptance: told",
+            vec![
+                (1, vec![handshake(0, 1_000).frame(5_000).closed(9_000)]),
+                (2, vec![handshake(500, 1_500).frame(1_500).closed(9_000)]),
             ],
             (1, 1),
             false,

@@ -1244,7 +1244,7 @@ pub struct Probe {
     pub rate_limited: bool,
     /// The refusal said a session is still held, in its code (a close 4409 or 3409,
     /// echoing HTTP 409 Conflict) or its words ("session already active", "already
-    /// connected": [`crate::oracle::takeover::reads_as_held`]), whatever the scenario
+    /// connected": the oracles' takeover module reads them), whatever the scenario
     /// declares: a leaked session in the server's own words.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub held: bool,

@@ -44,7 +44,8 @@ pub(super) fn token_reuse(
                     "token: `{key}` is a key of the [[group]] itself, not of `token`: write it \
                      beside `token` (`{key} = {}`), and `token` as \"per-connection\", \
                      \"per-user\", \"cross-user\" or {{ share = 4 }}",
-                    shown_value(value.get_ref())
+                    // As written in the file: its own text, not a rendering of it.
+                    cx.text().get(value.span()).unwrap_or("...")
                 );
                 cx.report(node.span(), message);
                 return TokenReuse::PerConnection;
@@ -67,18 +68,6 @@ pub(super) fn token_reuse(
         cx.report(node.span(), message);
     }
     reuse
-}
-
-/// A short TOML rendering of a scalar (`"catalogue"`, `3`, `true`); `...` for a table or
-/// an array.
-fn shown_value(value: &DeValue<'_>) -> String {
-    match value {
-        DeValue::String(text) => format!("{text:?}"),
-        DeValue::Integer(n) => n.to_string(),
-        DeValue::Boolean(b) => b.to_string(),
-        DeValue::Float(f) => f.to_string(),
-        _ => "...".to_string(),
-    }
 }
 
 fn bad_token(cx: &mut Ctx<'_>, node: &Node<'_>) {

@@ -87,6 +87,8 @@ fn bad_group_tokens_are_reported() {
         &forge_inside,
         "token: `forge` is a key of the [[group]] itself",
     );
+    // The value as written in the file, to move as it is.
+    assert_problem(&forge_inside, "(`forge = \"catalogue\"`)");
     let problems = crate::scenario::load_str(&forge_inside, "t.toml")
         .unwrap_err()
         .to_string();

@@ -1164,19 +1164,21 @@ impl Plan {
         if self.oracles.session.per != crate::model::SessionKey::User {
             return self.conns.iter().map(|c| c.token).collect();
         }
-        // Each user by the rank of its first token among the users' (0, 1, 2, …): its
-        // first slot would crowd the shards (two tokens per user: every one even).
-        let mut first: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
-        for t in &self.tokens {
-            let rank = u32::try_from(first.len()).unwrap_or(u32::MAX);
-            first.entry(t.sub.as_str()).or_insert(rank);
+        // The sessions as the session oracles count them ([`Plan::subject_slots`]: a
+        // user's valid tokens one, each forged token its own), each by its rank (0, 1,
+        // 2, …): its first slot would crowd the shards (two tokens per user: every one even).
+        let subjects = self.subject_slots();
+        let mut rank: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
+        for &subject in &subjects {
+            let next = u32::try_from(rank.len()).unwrap_or(u32::MAX);
+            rank.entry(subject).or_insert(next);
         }
         self.conns
             .iter()
             .map(|c| {
-                self.tokens
+                subjects
                     .get(c.token as usize)
-                    .and_then(|t| first.get(t.sub.as_str()).copied())
+                    .and_then(|s| rank.get(s).copied())
                     .unwrap_or(c.token)
             })
             .collect()

@@ -509,8 +509,10 @@ pub struct ConnChecker {
     recent_done_unslotted: VecDeque<DoneUnslotted>,
     /// The correlation values (hashed) of the latest requests the server answered with
     /// its error event ([`REFUSED_KEPT`]): a later expectation of the same request (its
-    /// result after its ack) is owed nothing once the request was refused.
-    refused: VecDeque<u64>,
+    /// result after its ack) is owed nothing once the request was refused. Each with when
+    /// the error came, for an `expect_none` of that error opened after it
+    /// ([`Self::absence_broken_before`]).
+    refused: VecDeque<(u64, Instant)>,
     /// Correlated expectations whose deadline ran out while their request's send instants
     /// were known: an answer that comes whole later is timed from its request
     /// ([`Self::answered_late`]). The latest [`LATE_WAITS`] only; empty (no allocation)
@@ -853,8 +855,16 @@ impl ConnChecker {
             extras: rare.filter(|r| r.judged()),
         };
         if absent {
-            // Absence counts from now: what arrived before is not this expectation's.
+            // An uncorrelated absence counts from now: what arrived before is not its own.
+            // A correlated one also judges what its request got before it opened.
+            let broken = match pending.correlate {
+                Some(_) => self.absence_broken_before(&pending),
+                None => None,
+            };
             self.pending.push(pending);
+            if let Some(seen) = broken {
+                self.violate_absence(self.pending.len() - 1, seen, now);
+            }
             return id;
         }
         if !self.unread_kept && self.buffer.is_empty() {
@@ -1381,10 +1391,10 @@ impl ConnChecker {
                 self.resolve(idx, Resolution::Met);
                 continue;
             }
-            let refused = p
-                .correlate
-                .as_ref()
-                .is_some_and(|(_, v)| self.refused.contains(&key_hash(v)));
+            let refused = p.correlate.as_ref().is_some_and(|(_, v)| {
+                let key = key_hash(v);
+                self.refused.iter().any(|(k, _)| *k == key)
+            });
             if refused {
                 // Its request was refused with an error: nothing more is owed for it.
                 self.resolve(idx, Resolution::Errored);
@@ -1454,7 +1464,11 @@ impl ConnChecker {
             };
             let key = p.correlate.as_ref().map(|(_, v)| v.clone());
             let unread = p.unread_seen;
-            let step = self.resolve(0, resolution);
+            let step = if resolution == Resolution::Errored {
+                self.settle_errored(0, now)
+            } else {
+                self.resolve(0, resolution)
+            };
             if resolution == Resolution::Violated {
                 if let Some(v) = self.violate_ended(now, (expected, seen), key, ended) {
                     v.unreadable = unread;
@@ -1638,15 +1652,7 @@ impl ConnChecker {
                 && (p.correlate.is_none() || correlated_match(p, msg))
                 && first_failed(p, msg, captures).is_none()
         }) {
-            let p = &self.pending[idx];
-            let names: Vec<&str> = p.state.pattern().iter().map(|i| i.event.as_str()).collect();
-            let expected = format!("no {} within {:?}", names.join(" or "), p.within);
-            let key = p.correlate.as_ref().map(|(_, v)| v.clone());
-            let step = self.resolve(idx, Resolution::Violated);
-            let event = event.to_string();
-            if let Some(v) = self.violate(OracleKind::Completeness, now, expected, event, key) {
-                v.step = step.shown();
-            }
+            self.violate_absence(idx, event.to_string(), now);
         }
     }
 
@@ -1800,9 +1806,6 @@ impl ConnChecker {
                 self.note_field_read(field);
             }
         }
-        if let (Resolution::Errored, Some((_, value))) = (how, &p.correlate) {
-            keep_recent_n(&mut self.refused, key_hash(value), REFUSED_KEPT);
-        }
         match how {
             Resolution::Met => self.counts.expectations_met += 1,
             Resolution::Errored => {
@@ -1953,12 +1956,74 @@ impl ConnChecker {
         self.saw_uncorrelated_error = true;
     }
 
+    /// Settles the expectation at `idx` as refused by an error that came `at`, keeping its
+    /// correlation value for the request's later expectations ([`Self::refused`]).
+    fn settle_errored(&mut self, idx: usize, at: Instant) -> StepPlace {
+        if let Some((_, value)) = &self.pending[idx].correlate {
+            keep_recent_n(&mut self.refused, (key_hash(value), at), REFUSED_KEPT);
+        }
+        self.resolve(idx, Resolution::Errored)
+    }
+
+    /// What broke a correlated `expect_none` before it opened, as its violation shows it:
+    /// its request (the one sent last, at `p.sent_at`) got one of its forbidden kinds
+    /// already, as the error that refused the `expect` before it, or as a record buffered
+    /// while no expectation of that request was open (the script thought first; that
+    /// record is claimed). Records that came before the request went out are another
+    /// request's. Out of line: absences are rare.
+    #[cold]
+    #[inline(never)]
+    fn absence_broken_before(&mut self, p: &Pending) -> Option<String> {
+        let (_, value) = p.correlate.as_ref()?;
+        let since = p.sent_at.map(|(_, actual)| actual);
+        let after_send = |at: Instant| since.is_none_or(|sent| at >= sent);
+        let error = self.spec.error_event.as_str();
+        let key = key_hash(value);
+        // The refusing error's body is not kept: an absence with field tests cannot be
+        // told of it.
+        if in_pattern(p, error)
+            && tests_nothing(p)
+            && self
+                .refused
+                .iter()
+                .any(|(k, at)| *k == key && after_send(*at))
+        {
+            return Some(format!(
+                "{error} (before this expect_none opened: it answered the expect before it)"
+            ));
+        }
+        let captures = &self.captures;
+        let i = self.buffer.iter().position(|b| {
+            belongs(p, b)
+                && in_pattern(p, &b.event)
+                && after_send(b.at)
+                && b.body.as_ref().map_or(tests_nothing(p), |body| {
+                    first_failed(p, body, captures).is_none()
+                })
+        })?;
+        let b = self.buffer.remove(i)?;
+        self.buffered_bytes -= b.bytes;
+        Some(format!("{} (before this expect_none opened)", b.event))
+    }
+
+    /// Files the violation of the absence at `idx`, broken by what `seen` says.
+    fn violate_absence(&mut self, idx: usize, seen: String, now: Instant) {
+        let p = &self.pending[idx];
+        let names: Vec<&str> = p.state.pattern().iter().map(|i| i.event.as_str()).collect();
+        let expected = format!("no {} within {:?}", names.join(" or "), p.within);
+        let key = p.correlate.as_ref().map(|(_, v)| v.clone());
+        let step = self.resolve(idx, Resolution::Violated);
+        if let Some(v) = self.violate(OracleKind::Completeness, now, expected, seen, key) {
+            v.step = step.shown();
+        }
+    }
+
     /// Settles pending expectation `idx` with the error `msg`: an allowed answer, unless it
     /// `contradicts` the server's acceptance of the connection (it says the connection is
     /// not authenticated): then a completeness violation that quotes it.
     fn settle_by_error<J: Tree>(&mut self, idx: usize, msg: &J, contradicts: bool, now: Instant) {
         if !contradicts {
-            self.resolve(idx, Resolution::Errored);
+            self.settle_errored(idx, now);
             return;
         }
         let p = &self.pending[idx];
@@ -2507,6 +2572,12 @@ fn first_failed<'p, J: Tree>(
 ) -> Option<&'p FieldTest> {
     let extras = p.extras.as_deref()?;
     failed_test(&extras.checks, msg, captures)
+}
+
+/// Whether `p` tests no field (`where`): what it matches is told by kind and correlation
+/// alone.
+fn tests_nothing(p: &Pending) -> bool {
+    p.extras.as_ref().is_none_or(|e| e.checks.is_empty())
 }
 
 /// [`first_failed`] of an expectation with extras.

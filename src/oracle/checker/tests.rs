@@ -2678,3 +2678,68 @@ fn a_duplicate_buffered_before_its_expect_opened_is_found() {
     assert_eq!(ch.counts().expectations_met, 2);
     assert!(!ch.has_pending());
 }
+
+/// A correlated `expect_none` judges its request's records that came before it opened: an
+/// error that already refused the `expect` before it (the request's error came first), or
+/// one buffered while the script paused, is the forbidden kind all the same. One of an
+/// earlier request with the same correlation value, which came before this request went
+/// out, is not this request's.
+#[test]
+fn a_correlated_absence_judges_what_its_request_got_before_it_opened() {
+    let error_then_absence = |before_send: bool| {
+        let mut ch = checker();
+        let t0 = Instant::now();
+        let sent = t0 + Duration::from_millis(10);
+        if before_send {
+            // An earlier request with the same value, refused before this one went out.
+            ch.expect(plan_of("ok", Some(("run_id", "r1"))), Some((t0, t0)), t0);
+            ch.on_message(&json!({"type": "error", "run_id": "r1"}), t0);
+        }
+        let ok = ch.expect(
+            plan_of("ok", Some(("run_id", "r1"))),
+            Some((sent, sent)),
+            sent,
+        );
+        if !before_send {
+            ch.on_message(&json!({"type": "error", "run_id": "r1"}), sent);
+            assert!(!ch.is_pending(ok), "the error settles the expect");
+        }
+        let mut none = plan_of("error", Some(("run_id", "r1")));
+        none.absent = true;
+        let absence = ch.expect(none, Some((sent, sent)), sent);
+        (ch, absence)
+    };
+    let (ch, absence) = error_then_absence(false);
+    assert!(!ch.is_pending(absence));
+    assert_eq!(ch.violations.len(), 1, "{:?}", ch.violations);
+    assert_eq!(ch.violations[0].expected, "no error within 5s");
+    assert!(
+        ch.violations[0].seen.starts_with("error"),
+        "{}",
+        ch.violations[0].seen
+    );
+    let (ch, absence) = error_then_absence(true);
+    assert!(
+        ch.is_pending(absence),
+        "an earlier request's error is not this one's"
+    );
+    assert!(ch.violations.is_empty(), "{:?}", ch.violations);
+
+    // Buffered while no expectation of its request was open (the script thought first).
+    let mut ch = checker();
+    let t0 = Instant::now();
+    ch.on_message(&json!({"type": "error", "run_id": "r2"}), t0);
+    let mut none = plan_of("error", Some(("run_id", "r2")));
+    none.absent = true;
+    let absence = ch.expect(none, Some((t0, t0)), t0);
+    assert!(!ch.is_pending(absence));
+    assert_eq!(ch.violations.len(), 1, "{:?}", ch.violations);
+    // Uncorrelated, an absence still counts from its opening.
+    let mut ch = checker();
+    ch.on_message(&json!({"type": "error"}), t0);
+    let mut none = plan_of("error", None);
+    none.absent = true;
+    let absence = ch.expect(none, Some((t0, t0)), t0);
+    assert!(ch.is_pending(absence));
+    assert!(ch.violations.is_empty(), "{:?}", ch.violations);
+}

@@ -1448,14 +1448,37 @@ impl Misread {
     }
 }
 
+/// How many characters of a correlation value [`Violation::expected_shown`] shows.
+pub const CORRELATION_SHOWN: usize = 48;
+
 impl Violation {
-    /// What was expected, and where the scenario wrote it when known:
-    /// `RESULT within 5s (step 9.2)`. For every report that shows a violation.
+    /// What was expected, for which request (an unmet expectation's correlation value, at
+    /// most [`CORRELATION_SHOWN`] characters) and where the scenario wrote it when known:
+    /// `RESULT within 5s for run-3-17 (step 9.2)`. For every report that shows a violation:
+    /// one of many alike `expect`s is told from the others by its request.
     pub fn expected_shown(&self) -> std::borrow::Cow<'_, str> {
-        match &self.step {
-            Some(step) => format!("{} (step {step})", self.expected).into(),
-            None => self.expected.as_str().into(),
+        let value = self
+            .correlation
+            .as_deref()
+            .filter(|_| self.oracle == OracleKind::Completeness);
+        if value.is_none() && self.step.is_none() {
+            return self.expected.as_str().into();
         }
+        let mut shown = self.expected.clone();
+        if let Some(value) = value {
+            shown.push_str(" for ");
+            match value.char_indices().nth(CORRELATION_SHOWN) {
+                Some((cut, _)) => {
+                    shown.push_str(&value[..cut]);
+                    shown.push('…');
+                }
+                None => shown.push_str(value),
+            }
+        }
+        if let Some(step) = &self.step {
+            shown.push_str(&format!(" (step {step})"));
+        }
+        shown.into()
     }
 }
 

@@ -479,7 +479,7 @@ fn an_unmet_expectation_names_its_step() {
     assert!(
         ch.violations[0]
             .expected_shown()
-            .ends_with("within 5s (step 9.2)"),
+            .ends_with("within 5s for r1 (step 9.2)"),
         "{}",
         ch.violations[0].expected_shown()
     );
@@ -496,6 +496,16 @@ fn an_unmet_expectation_names_its_step() {
     once.expire(t + Duration::from_secs(6));
     let steps: Vec<Option<&str>> = once.violations.iter().map(|v| v.step.as_deref()).collect();
     assert_eq!(steps, [Some("2"), None]);
+    // A long value is cut; without a step, the request alone.
+    let long = "v".repeat(60);
+    let mut cut = checker();
+    cut.expect(five(&long), Some((t, t)), t);
+    cut.expire(t + Duration::from_secs(6));
+    let shown = cut.violations[0].expected_shown();
+    assert!(
+        shown.ends_with(&format!("for {}…", "v".repeat(48))),
+        "{shown}"
+    );
     // Settled at once, out of order: its step too.
     let mut early = checker();
     early.at_step(StepPlace::of(&[3, 1]));

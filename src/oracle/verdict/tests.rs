@@ -3593,7 +3593,7 @@ fn a_caught_up_miss_needs_a_late_answer_that_would_show_and_the_least_reading_ti
     assert!(stalled(&[expect(Some("r-2"))], 1, &stall).is_none());
     let note = caught_up_note(&[expect(Some("r-2"))], &stall).unwrap_or_default();
     assert!(
-        note.contains("agent_completed within 500ms (step 3)"),
+        note.contains("agent_completed within 500ms for r-2 (step 3)"),
         "{note}"
     );
     assert!(stalled(&[expect(None)], 1, &stall).is_some());

@@ -61,6 +61,44 @@ pub fn for_each_record(
     });
 }
 
+/// What a received text frame said of its transport, beside its records
+/// ([`for_each_frame_record`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FrameTransport {
+    /// The server asked for a heart-beat answer ([`super::framing::answer`]).
+    pub ping: bool,
+    /// The frame held only the protocol's own packets (heart-beats, acknowledgements): no
+    /// record for the oracles, and no data frame.
+    pub transport_only: bool,
+}
+
+/// Each record of received text frame `text` as the oracles read it, handed to `each` in
+/// frame order: a protocol's packets decoded first when `spec` names a framing or embedded
+/// JSON ([`super::framing::decode`]), then every body split into records as
+/// [`for_each_record`] splits a plain frame. The one reading of a frame, for the run and
+/// for the liveness probe alike. A plain frame (most runs) goes straight to
+/// [`for_each_record`]: this is on every received message's path.
+#[inline]
+pub fn for_each_frame_record(
+    spec: &OracleSpec,
+    text: &str,
+    mut each: impl FnMut(Record<'_>),
+) -> FrameTransport {
+    let separator = spec.record_separator.as_deref();
+    if spec.reads_frames_as_they_are() {
+        for_each_record(text, separator, spec.batched, each);
+        return FrameTransport::default();
+    }
+    let decoded = super::framing::decode(spec, text);
+    for body in &decoded.bodies {
+        for_each_record(body, separator, spec.batched, &mut each);
+    }
+    FrameTransport {
+        ping: decoded.ping,
+        transport_only: decoded.is_transport(),
+    }
+}
+
 /// The pieces of a frame, split on `separator` (see [`decode`]).
 fn for_each_piece<'a>(text: &'a str, separator: Option<&str>, mut one: impl FnMut(&'a str)) {
     match separator.filter(|s| !s.is_empty()) {

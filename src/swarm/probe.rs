@@ -223,26 +223,17 @@ fn seen(read: Read, spec: &crate::model::OracleSpec) -> (Seen, bool) {
 /// The kinds of the records in text frame `text`, as the oracles read them, and whether
 /// it asked for a heart-beat answer ([`crate::oracle::framing::decode`]).
 fn kinds_in(spec: &crate::model::OracleSpec, text: &str) -> (Vec<Option<String>>, bool) {
-    use crate::oracle::frame::{for_each_record, kind_of, Record};
+    use crate::oracle::frame::{for_each_frame_record, kind_of, Record};
     use std::borrow::Cow;
     let mut kinds = Vec::new();
-    let mut each = |record: Record<'_>| {
+    let transport = for_each_frame_record(spec, text, |record| {
         kinds.push(match record {
             Record::Flat(msg) => kind_of(spec, &msg).map(Cow::into_owned),
             Record::Json(msg) => kind_of(spec, &msg).map(Cow::into_owned),
             Record::Text(_) => None,
         });
-    };
-    let separator = spec.record_separator.as_deref();
-    if spec.reads_frames_as_they_are() {
-        for_each_record(text, separator, spec.batched, &mut each);
-        return (kinds, false);
-    }
-    let decoded = crate::oracle::framing::decode(spec, text);
-    for body in &decoded.bodies {
-        for_each_record(body, separator, spec.batched, &mut each);
-    }
-    (kinds, decoded.ping)
+    });
+    (kinds, transport.ping)
 }
 
 /// Reads one frame within [`PROBE_ANSWER`]: what it held, a heart-beat request answered

@@ -4,7 +4,7 @@
 use super::*;
 use crate::model::path::{lookup, Tree};
 use crate::model::StepPlace;
-use crate::oracle::frame::{for_each_record, kind_of, Record};
+use crate::oracle::frame::{for_each_frame_record, kind_of, Record};
 use crate::oracle::framing;
 use crate::oracle::ScriptPlace;
 use crate::oracle::{idle, lifetime};
@@ -459,20 +459,6 @@ impl ConnRun {
     /// atomic updates of one counter that every connection on every worker shares.
     fn read_records(&mut self, text: &str, now: Instant) -> bool {
         let spec = &self.ctx.plan.oracles;
-        // Plain frames (most runs) are read as they are; a protocol's packets are decoded
-        // into records first.
-        let decoded = (!spec.reads_frames_as_they_are()).then(|| framing::decode(spec, text));
-        if let Some(d) = &decoded {
-            if d.ping {
-                if let Some(o) = self.open.as_mut() {
-                    o.ping_due = true;
-                }
-            }
-            if d.is_transport() {
-                // The engine's own packets: nothing for the oracles, nor a data frame.
-                return false;
-            }
-        }
         let mut reading = Reading {
             ctx: &self.ctx,
             index: self.index,
@@ -490,22 +476,24 @@ impl ConnRun {
         };
         let mut due = false;
         let mut any = false;
-        let mut each = |record: Record<'_>| {
+        // Plain frames (most runs) are read as they are; a protocol's packets are decoded
+        // into records first.
+        let transport = for_each_frame_record(spec, text, |record| {
             any = true;
             due |= match record {
                 Record::Flat(msg) => reading.json(&msg),
                 Record::Json(msg) => reading.json(&msg),
                 Record::Text(text) => reading.not_json(text),
             };
-        };
-        let separator = spec.record_separator.as_deref();
-        match &decoded {
-            None => for_each_record(text, separator, spec.batched, &mut each),
-            Some(d) => {
-                for body in &d.bodies {
-                    for_each_record(body, separator, spec.batched, &mut each);
-                }
+        });
+        if transport.ping {
+            if let Some(o) = reading.open.as_mut() {
+                o.ping_due = true;
             }
+        }
+        if transport.transport_only {
+            // The engine's own packets: nothing for the oracles, nor a data frame.
+            return false;
         }
         if !any {
             // Only separators or blanks: a data frame that says nothing.

@@ -2695,6 +2695,9 @@ pub fn violations_hint(
         parts.join(", ")
     );
     let total: u64 = by_oracle.values().sum();
+    if let Some(note) = every_accepted_reset_note(kept, total, reports) {
+        return format!("{head}{note}");
+    }
     let late: Vec<&Violation> = kept.iter().filter(|v| answered_late(v)).collect();
     if late.is_empty() {
         if let Some(note) = refused_users_note(kept, total, reports) {
@@ -2762,6 +2765,45 @@ pub fn violations_hint(
         "{head}; hunt for a repro of those that are not late answers; {n} {are} {what}: \
          {slow}{behind_note}"
     )
+}
+
+/// When the server reset (dropped without a Close) every attempt it accepted, at least
+/// two, and every violation of the run (all kept: `total` of them) is an expectation of a
+/// connection those resets cut: a server that fails each connection alike (a crash, a
+/// proxy's timeout, a handler that throws), which every round of a hunt would show again.
+/// The hint says so and sends the user to why the server drops connections, not to a
+/// hunt. `None` otherwise, and without the connections' reports (a merge of results
+/// files) to tell.
+fn every_accepted_reset_note(
+    kept: &[Violation],
+    total: u64,
+    reports: &[ConnReport],
+) -> Option<String> {
+    if kept.is_empty() || kept.len() as u64 != total {
+        return None;
+    }
+    let cut_by_reset = |v: &Violation| {
+        v.oracle == OracleKind::Completeness && v.ended.is_some_and(|end| end.close_code.is_none())
+    };
+    if !kept.iter().all(cut_by_reset) {
+        return None;
+    }
+    let accepted: Vec<&Attempt> = reports
+        .iter()
+        .flat_map(|r| &r.attempts)
+        .filter(|a| a.outcome == Outcome::Accepted)
+        .collect();
+    let n = accepted.len();
+    if n < 2 || !accepted.iter().all(|a| a.cause == Some(Cause::Reset)) {
+        return None;
+    }
+    Some(format!(
+        "; the server reset every connection it accepted ({n} of {n}), without a Close, \
+         and every violation is an expectation those resets cut: a server that fails each \
+         connection alike (a crash, a proxy's idle timeout, a handler that throws), not a \
+         race; every round of a hunt would show it again. Look at why the server drops \
+         its connections (its logs, what sits between it and this client)"
+    ))
 }
 
 /// When every violation of the run (all kept: `total` of them) is a checked answer that

@@ -5832,3 +5832,48 @@ fn bad_tokens_alone_refused_400_are_no_proof_of_a_websocket_server() {
     );
     assert!(!hint.contains("a refusal in its own words"), "{hint}");
 }
+
+/// The server reset every connection it accepted, and every violation is an expectation
+/// those resets cut: it fails each connection alike, which every round of a hunt would
+/// show again; the hint says so instead of sending the user hunting. One accepted
+/// connection that ended otherwise, and the hunt stands.
+#[test]
+fn a_server_that_resets_every_accepted_connection_is_no_race_to_hunt() {
+    let reset_cut = |conn: u32| Violation {
+        ended: Some(crate::model::StreamEnded {
+            close_code: None,
+            answered: false,
+        }),
+        seen: "nothing; then connection lost (reset)".into(),
+        ..unmet(conn, false)
+    };
+    let plan = plan();
+    let reports_ending = |last: Cause| -> Vec<ConnReport> {
+        plan.conns
+            .iter()
+            .map(|c| {
+                let mut a = attempt(End::Accepted);
+                a.cause = Some(if c.id == 3 {
+                    last.clone()
+                } else {
+                    Cause::Reset
+                });
+                report(c, a, Default::default())
+            })
+            .collect()
+    };
+    let by_oracle = BTreeMap::from([(OracleKind::Completeness, 4)]);
+    let kept: Vec<Violation> = (0..4).map(reset_cut).collect();
+    let hint = violations_hint(&by_oracle, &kept, &reports_ending(Cause::Reset));
+    assert!(
+        hint.contains("reset every connection it accepted (4 of 4)")
+            && !hint.contains("hunt for a repro"),
+        "{hint}"
+    );
+    let served = violations_hint(&by_oracle, &kept, &reports_ending(Cause::ClientClose(1000)));
+    assert!(served.ends_with("; hunt for a repro"), "{served}");
+    // Violations not kept (a count past what was kept): not all known to be the resets'.
+    let more = BTreeMap::from([(OracleKind::Completeness, 9)]);
+    let unknown = violations_hint(&more, &kept, &reports_ending(Cause::Reset));
+    assert!(unknown.ends_with("; hunt for a repro"), "{unknown}");
+}

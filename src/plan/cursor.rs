@@ -151,10 +151,11 @@ pub struct Cursor {
     /// beside the cursor, not a map: a map's node was one more cache miss per send and
     /// per expectation at a thousand connections.
     last_values: Vec<String>,
-    /// The values `last_values` held before, newest last, as (index in `correlated`,
-    /// value), for expectations paired with an earlier send ([`Expect::earlier_send`]): at
-    /// most `keep_older` per path, none in most scripts.
-    older: Vec<(usize, String)>,
+    /// The values of the latest sends that carried a correlated path, newest last (the
+    /// newest is `last_values`' own), as (index in `correlated`, value, the send's `{{run}}`),
+    /// for expectations paired with an earlier send ([`Expect::earlier_send`]): at most
+    /// `keep_older` + 1 per path, none in most scripts.
+    older: Vec<(usize, String, u64)>,
     /// The script's largest [`Expect::earlier_send`].
     keep_older: u8,
     /// Actions yielded so far.
@@ -490,7 +491,7 @@ impl Cursor {
                             };
                             remember(
                                 (self.last_values.as_mut_slice(), &mut self.older),
-                                self.keep_older,
+                                (self.keep_older, self.run),
                                 *at,
                                 value,
                             );
@@ -605,7 +606,7 @@ impl Cursor {
             if let Some(v) = lookup(&message, path) {
                 let value = super::json_key(v);
                 let kept = (self.last_values.as_mut_slice(), &mut self.older);
-                remember(kept, self.keep_older, at, &value);
+                remember(kept, (self.keep_older, self.run), at, &value);
             }
         }
         Next::Action(Action::Send { message })
@@ -674,21 +675,27 @@ impl Cursor {
         own
     }
 
-    /// The expectation as it applies now: its correlation value from the latest send, and
-    /// the placeholders of its pattern and field tests expanded (those draw nothing;
-    /// `{{$name}}` captures stay for the checker).
+    /// The expectation as it applies now: its correlation value from the latest send (or
+    /// the earlier one it pairs with), and the placeholders of its pattern and field tests
+    /// expanded (those draw nothing; `{{$name}}` captures stay for the checker), `{{run}}`
+    /// as the counter of the send it pairs with: a pipelined burst's answers each test
+    /// their own request's values.
     fn expect<'v>(
         &mut self,
         expect: &Expect,
         vars: &dyn Fn() -> template::Vars<'v>,
         spare: &mut Leftovers,
     ) -> ExpectPlan {
+        let mut run = self.run;
         let correlate = expect.correlate.as_ref().map(|field| {
-            let value = self
+            let (value, paired_run) = self
                 .correlated
                 .iter()
                 .position(|path| path == field)
-                .map_or("", |at| self.sent_value(at, self.earlier_send(expect)));
+                .map_or(("", None), |at| {
+                    self.sent_value(at, self.earlier_send(expect))
+                });
+            run = paired_run.unwrap_or(run);
             // Written into a settled expectation's strings when there are some.
             let (mut f, mut v) = spare.correlate.take().unwrap_or_default();
             f.clear();
@@ -707,7 +714,7 @@ impl Cursor {
                 .iter()
                 .any(|i| i.event.as_bytes().contains(&b'{')) =>
             {
-                expanded_pattern(&expect.pattern, &vars(), self.run)
+                expanded_pattern(&expect.pattern, &vars(), run)
             }
             None => self.copy_pattern(&expect.pattern),
         };
@@ -723,7 +730,7 @@ impl Cursor {
             within: expect.within,
             wait: expect.wait,
             absent: expect.absent,
-            rare: rare.then(|| rare_of(expect, &vars(), self.run)),
+            rare: rare.then(|| rare_of(expect, &vars(), run)),
         }
     }
 
@@ -741,20 +748,19 @@ impl Cursor {
     }
 
     /// The value of correlated path `at` in the latest send that had it (`back` 0), or in
-    /// the `back`-th before that; the oldest kept when fewer were sent.
-    fn sent_value(&self, at: usize, back: u8) -> &str {
+    /// the `back`-th before that, with that earlier send's `{{run}}`; the oldest kept when
+    /// fewer were sent.
+    fn sent_value(&self, at: usize, back: u8) -> (&str, Option<u64>) {
         let latest = self.last_values.get(at).map_or("", String::as_str);
         if back == 0 {
-            return latest;
+            return (latest, None);
         }
-        let mut older = self.older.iter().filter(|(i, _)| *i == at);
-        let nth = usize::from(back) - 1;
+        let mut kept = self.older.iter().filter(|(i, _, _)| *i == at);
         // The oldest kept when fewer were sent.
-        let oldest = older.clone().next();
-        older
-            .nth_back(nth)
+        let oldest = kept.clone().next();
+        kept.nth_back(usize::from(back))
             .or(oldest)
-            .map_or(latest, |(_, v)| v.as_str())
+            .map_or((latest, None), |(_, v, run)| (v.as_str(), Some(*run)))
     }
 
     /// The actions after the one in progress, up to (not including) the first for which
@@ -833,26 +839,27 @@ fn rare_of(expect: &Expect, vars: &template::Vars<'_>, run: u64) -> Box<ExpectRa
     })
 }
 
-/// Records `value` as correlated path `at`'s latest sent value in `latest`, the value it
-/// replaces kept in `older` when the script pairs expectations with earlier sends
-/// (`keep` per path at most).
+/// Records `value` as correlated path `at`'s latest sent value in `latest`, sent by the
+/// send counted `run`; kept in `older` too, with its `run`, when the script pairs
+/// expectations with earlier sends (`keep` + 1 per path at most: the latest and `keep`
+/// before it).
 fn remember(
-    (latest, older): (&mut [String], &mut Vec<(usize, String)>),
-    keep: u8,
+    (latest, older): (&mut [String], &mut Vec<(usize, String, u64)>),
+    (keep, run): (u8, u64),
     at: usize,
     value: &str,
 ) {
     let Some(last) = latest.get_mut(at) else {
         return;
     };
-    if keep > 0 && !last.is_empty() {
-        let kept = older.iter().filter(|(i, _)| *i == at).count();
-        if kept >= usize::from(keep) {
-            if let Some(oldest) = older.iter().position(|(i, _)| *i == at) {
+    if keep > 0 {
+        let kept = older.iter().filter(|(i, _, _)| *i == at).count();
+        if kept > usize::from(keep) {
+            if let Some(oldest) = older.iter().position(|(i, _, _)| *i == at) {
                 older.remove(oldest);
             }
         }
-        older.push((at, last.clone()));
+        older.push((at, value.to_string(), run));
     }
     // In place: no new string per send once it has room.
     last.clear();

@@ -1211,6 +1211,66 @@ fn a_loop_of_answers_reads_the_sends_in_order_iteration_by_iteration() {
     assert_walks_correlate(&plan, &want);
 }
 
+/// An expectation paired with an earlier send reads `{{run}}` as that send's counter in its
+/// field tests and pattern, not the latest send's: a pipelined burst's answers each test
+/// their own request's value (`where = { result = "v-{{run}}" }` after 3 sends read `v-3`
+/// in every one). Both walks; past the sends, the latest.
+#[test]
+fn a_paired_expectation_reads_its_own_sends_counter() {
+    let test = FieldTest {
+        path: "/1/v".into(),
+        test: Test::Equals(json!("v-{{run}}")),
+    };
+    let mut answer = expect_step("OK-{{run}}", "/1/id", vec![test], "");
+    if let Step::Expect(e) = &mut answer {
+        e.earlier_send = 2;
+        e.earlier_send_step = 1;
+    }
+    let plan = one_conn(vec![
+        Step::Repeat {
+            times: 3,
+            every: None,
+            steps: vec![send(json!(["REQ", {"id": "r-{{run}}"}]))],
+        },
+        Step::Repeat {
+            times: 4,
+            every: None,
+            steps: vec![answer],
+        },
+    ]);
+    let conn = &plan.conns[0];
+    let tested = |e: &ExpectPlan| -> (String, serde_json::Value) {
+        let rare = e.rare.as_deref().expect("field tests");
+        let Test::Equals(v) = &rare.checks[0].test else {
+            panic!("equals")
+        };
+        (e.pattern[0].event.clone(), v.clone())
+    };
+    let want: Vec<(String, serde_json::Value)> = [1, 2, 3, 3]
+        .iter()
+        .map(|n| (format!("OK-{n}"), json!(format!("v-{n}"))))
+        .collect();
+    let plain: Vec<(String, serde_json::Value)> = expand_conn(&plan, conn, 100)
+        .unwrap()
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Expect(e) => Some(tested(&e)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(plain, want);
+    let mut cursor = Cursor::new(conn).with_templates(SendTemplates::of(&plan, conn));
+    let mut rendered = Vec::new();
+    let mut text = String::new();
+    while let Some(next) = cursor.next_rendered(&plan, conn, &mut text, &mut Leftovers::default()) {
+        if let Next::Expect(e) = next {
+            rendered.push(tested(&e));
+        }
+        text.clear();
+    }
+    assert_eq!(rendered, want);
+}
+
 /// The thinks that always outlast a declared idle timeout with a step after them: at its
 /// place (one per nested `repeat`), the last step of a loop that turns again included;
 /// a think at the script's end, one that may be shorter, and a scenario that declares no

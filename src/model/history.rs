@@ -1368,6 +1368,11 @@ pub enum Misread {
         held: String,
         /// Whether it was a string or a number, as request ids are.
         id_like: bool,
+        /// Whether this connection's own requests sent it (one whose expectation may
+        /// never have opened, the run ending first): an answer come to the wrong request,
+        /// whatever the rest of the run holds.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        sent: bool,
         /// Its pattern's required kinds.
         kinds: Vec<String>,
     },

@@ -763,6 +763,14 @@ impl Cursor {
             .map_or((latest, None), |(_, v, run)| (v.as_str(), Some(*run)))
     }
 
+    /// Whether one of this connection's latest sends carried `value` at a path the script
+    /// correlates on: the latest send that had each path, and those kept for pairing with
+    /// earlier sends. What a value an answer holds where another request's should be is
+    /// checked against (an answer come to the wrong request, or a path misread).
+    pub fn sent_lately(&self, value: &str) -> bool {
+        self.last_values.iter().any(|v| v == value) || self.older.iter().any(|(_, v, _)| v == value)
+    }
+
     /// The actions after the one in progress, up to (not including) the first for which
     /// `stop` holds, at most `cap` of them; the cursor itself does not move.
     pub fn ahead(

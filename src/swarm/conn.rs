@@ -803,6 +803,9 @@ impl ConnRun {
         counters.arrived_after_error = self.checker.arrived_after_error();
         counters.expect = self.checker.take_counts();
         counters.kindless_shape = self.checker.take_kindless_shape();
+        let cursor = &self.cursor;
+        self.checker
+            .mark_values_sent(|value| cursor.sent_lately(value));
         self.redact_logins();
         let said = self.said.take().map(|s| *s).unwrap_or_default();
         let plan = self.plan();

@@ -6,6 +6,34 @@
 use super::*;
 
 impl ConnChecker {
+    /// Marks the unmet expectations whose kinds came holding, at their correlation path,
+    /// a value `sent` says this connection's requests sent ([`Misread::OtherCorrelationValue`]'s
+    /// `sent`): answers come to the wrong request, not a path that reads something else,
+    /// though the request they belong to never had an expectation open (the run ended
+    /// first). Their witnesses say so. Called once, when the connection's run ends.
+    pub fn mark_values_sent(&mut self, sent: impl Fn(&str) -> bool) {
+        for v in &mut self.violations {
+            let Some(Misread::OtherCorrelationValue {
+                field,
+                held,
+                id_like: true,
+                sent: marked,
+                ..
+            }) = &mut v.misread
+            else {
+                continue;
+            };
+            if *marked || !sent(held) {
+                continue;
+            }
+            *marked = true;
+            let was = other_value_note(field, held, true, false);
+            v.seen = v
+                .seen
+                .replace(&was, &other_value_note(field, held, true, true));
+        }
+    }
+
     /// A record of kind `event` no open expectation claimed: notes, on each open
     /// uncorrelated expectation this record of its pattern's kinds could have met but for
     /// a `where` test on a field the record lacks, that test ([`Strays::untested`]): the
@@ -289,6 +317,7 @@ pub(super) fn misread_of(p: &Pending) -> Option<Misread> {
                 field: field.clone(),
                 held,
                 id_like,
+                sent: false,
                 kinds,
             })
         }
@@ -452,15 +481,7 @@ pub(super) fn read_text(p: &Pending, unread: &Unread, type_field: &str) -> Strin
         }
         if let (Some((held, id_like)), 0) = (&strays.other_value, p.seen_count) {
             // Another request's answer, or a path that names another field.
-            let held = if *id_like {
-                format!("{held:?}")
-            } else {
-                held.clone()
-            };
-            let _ = write!(
-                text,
-                " (its kinds came with {field:?} = {held}, not its own)"
-            );
+            text.push_str(&other_value_note(field, held, *id_like, false));
         }
     }
     text
@@ -502,4 +523,21 @@ pub(super) fn read_pattern_text(p: &Pending, unread: &Unread, type_field: &str) 
     } else {
         format!("nothing readable ({})", parts.join("; "))
     }
+}
+
+/// What an unmet expectation's witness says of another value its kinds came with at its
+/// correlation path: ` (its kinds came with "id" = "8", not its own)`; `sent`: one this
+/// connection's requests sent ([`ConnChecker::mark_values_sent`]).
+pub(super) fn other_value_note(field: &str, held: &str, id_like: bool, sent: bool) -> String {
+    let held = if id_like {
+        format!("{held:?}")
+    } else {
+        held.to_string()
+    };
+    let whose = if sent {
+        "another request's this connection sent"
+    } else {
+        "not its own"
+    };
+    format!(" (its kinds came with {field:?} = {held}, {whose})")
 }

@@ -1080,6 +1080,7 @@ fn an_unmet_expectation_says_how_its_answers_may_be_misread() {
             field: "run_id".into(),
             held: "true".into(),
             id_like: false,
+            sent: false,
             kinds: vec!["started".into(), "thinking".into(), "done".into()],
         })
     );
@@ -1116,6 +1117,44 @@ fn an_unmet_expectation_says_how_its_answers_may_be_misread() {
         matches!(&v.misread, Some(Misread::OtherCorrelationValue { held, id_like: true, .. }) if held == "3"),
         "{:?}",
         v.misread
+    );
+}
+
+/// A value held where the request's should be that this connection's own requests sent
+/// (a request whose expectation never opened: the run ended first) is an answer come to
+/// the wrong request, not a path misread: marked so, and the witness says it.
+#[test]
+fn another_value_this_connection_sent_is_marked_as_its_own_request() {
+    let now = Instant::now();
+    let mut ch = checker();
+    ch.expect(five("r1"), Some((now, now)), now);
+    ch.on_message(&json!({"type": "started", "run_id": "r8"}), now);
+    ch.expire(now + Duration::from_secs(6));
+    // A later request's, after r8's record came: that record was no answer of its.
+    let later = now + Duration::from_secs(7);
+    ch.expect(five("r2"), Some((later, later)), later);
+    ch.on_message(&json!({"type": "started", "run_id": "x"}), later);
+    ch.expire(later + Duration::from_secs(6));
+    ch.mark_values_sent(|value| value == "r8");
+    let sent = |v: &Violation| {
+        matches!(
+            &v.misread,
+            Some(Misread::OtherCorrelationValue { sent: true, .. })
+        )
+    };
+    assert!(sent(&ch.violations[0]), "{:?}", ch.violations[0].misread);
+    assert!(
+        ch.violations[0].seen.contains(
+            "(its kinds came with \"run_id\" = \"r8\", another request's this connection sent)"
+        ),
+        "{}",
+        ch.violations[0].seen
+    );
+    assert!(!sent(&ch.violations[1]), "{:?}", ch.violations[1].misread);
+    assert!(
+        ch.violations[1].seen.contains("not its own"),
+        "{}",
+        ch.violations[1].seen
     );
 }
 

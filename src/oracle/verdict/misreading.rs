@@ -726,16 +726,16 @@ pub(super) fn closed_on_request(
 }
 
 /// Whether an unmet expectation's kinds came holding, at its correlation path, the value
-/// another kept violation's request sent ([`Misread::OtherCorrelationValue`]): answers
-/// delivered to the wrong request.
+/// another kept violation's request sent, or one its own connection's requests sent
+/// ([`Misread::OtherCorrelationValue`]): answers delivered to the wrong request.
 pub(super) fn crossed_answers(kept: &[&Violation]) -> bool {
     let requested: BTreeSet<&str> = kept
         .iter()
         .filter_map(|v| v.correlation.as_deref())
         .collect();
     kept.iter().any(|v| {
-        matches!(&v.misread, Some(Misread::OtherCorrelationValue { held, id_like: true, .. })
-            if requested.contains(held.as_str()))
+        matches!(&v.misread, Some(Misread::OtherCorrelationValue { held, id_like: true, sent, .. })
+            if *sent || requested.contains(held.as_str()))
     })
 }
 
@@ -1661,6 +1661,7 @@ pub(super) fn misread(
             held,
             id_like,
             kinds,
+            ..
         } => other_value_told(field, held, *id_like, &shown(kinds)),
         // Judged above ([`unread_test_field`]); an answer that said no is no misreading.
         Misread::NoCheckedField { .. } | Misread::WrongValue { .. } | Misread::WrongType { .. } => {

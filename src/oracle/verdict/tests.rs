@@ -2892,6 +2892,7 @@ fn answers_that_said_no_on_every_connection_are_no_race() {
             field: "id".into(),
             held: format!("b-{}", r.id),
             id_like: true,
+            sent: false,
             kinds: vec!["result".into()],
         });
         r.violations.push(other);
@@ -5008,11 +5009,12 @@ fn a_misread_correlation_on_arrays_says_they_were_no_object() {
 #[test]
 fn answers_holding_another_value_where_the_scenario_reads_one_are_no_loss() {
     let plan = plan();
-    let judged = |held: &str, id_like: bool, met_on_it: bool| {
+    let judged_sent = |held: &str, id_like: bool, met_on_it: bool, sent: bool| {
         let misread = crate::model::Misread::OtherCorrelationValue {
             field: "/2".into(),
             held: held.into(),
             id_like,
+            sent,
             kinds: vec!["OK".into()],
         };
         let mut reports = misread_reports(&plan, &misread, |r| {
@@ -5031,6 +5033,8 @@ fn answers_holding_another_value_where_the_scenario_reads_one_are_no_loss() {
         }
         judge_unmet(&plan, &reports, 2)
     };
+    let judged =
+        |held: &str, id_like: bool, met_on_it: bool| judged_sent(held, id_like, met_on_it, false);
     let j = judged("true", false, false);
     assert_eq!(j.verdict, Verdict::Unreadable, "{j:?}");
     let hint = j.hint.unwrap_or_default();
@@ -5047,6 +5051,13 @@ fn answers_holding_another_value_where_the_scenario_reads_one_are_no_loss() {
         "{hint}"
     );
     assert_eq!(judged("ev-1", true, false).verdict, Verdict::Violations);
+    // One value everywhere, but one each connection's own requests sent (the last of a
+    // pipelined burst whose expectation the run's end never opened): crossed answers.
+    assert_eq!(judged("8", true, false).verdict, Verdict::Unreadable);
+    assert_eq!(
+        judged_sent("8", true, false, true).verdict,
+        Verdict::Violations
+    );
     // Strings that differ from answer to answer are request ids, whoever sent them (a
     // request with no `expect` of its own, one refused): crossed answers, a loss.
     let mut reports = misread_reports(
@@ -5063,6 +5074,7 @@ fn answers_holding_another_value_where_the_scenario_reads_one_are_no_loss() {
             field: "/2".into(),
             held: format!("auth-{i}"),
             id_like: true,
+            sent: false,
             kinds: vec!["OK".into()],
         });
     }

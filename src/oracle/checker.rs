@@ -854,6 +854,13 @@ impl ConnChecker {
             strays: None,
             extras: rare.filter(|r| r.judged()),
         };
+        if self.counts.expectations_errored > 0 && needs_uncaptured(&pending, &self.captures) {
+            // What it tests was to come from an answer the server refused with its error
+            // (nothing captured): this request depended on the refused one.
+            self.pending.push(pending);
+            self.resolve(self.pending.len() - 1, Resolution::Errored);
+            return id;
+        }
         if absent {
             // An uncorrelated absence counts from now: what arrived before is not its own.
             // A correlated one also judges what its request got before it opened.
@@ -2572,6 +2579,27 @@ fn first_failed<'p, J: Tree>(
 ) -> Option<&'p FieldTest> {
     let extras = p.extras.as_deref()?;
     failed_test(&extras.checks, msg, captures)
+}
+
+/// Whether `p`'s correlation value or field tests refer to a `{{$name}}` capture that
+/// `captures` does not hold. Out of line: read only on a connection whose server refused
+/// a request with its error event.
+#[cold]
+#[inline(never)]
+fn needs_uncaptured(p: &Pending, captures: &BTreeMap<String, Value>) -> bool {
+    use super::frame::{names_uncaptured, value_names_uncaptured};
+    let in_value = p
+        .correlate
+        .as_ref()
+        .is_some_and(|(_, v)| holds_capture(v) && names_uncaptured(v, captures));
+    let in_tests = p.extras.as_ref().is_some_and(|e| {
+        e.checks.iter().any(|t| match &t.test {
+            Test::Equals(v) => value_names_uncaptured(v, captures),
+            Test::Matches(pattern) => names_uncaptured(pattern, captures),
+            _ => false,
+        })
+    });
+    in_value || in_tests
 }
 
 /// Whether `p` tests no field (`where`): what it matches is told by kind and correlation

@@ -190,6 +190,36 @@ pub fn holds_capture(s: &str) -> bool {
     s.as_bytes().windows(3).any(|w| w == b"{{$")
 }
 
+/// Whether `s` refers to a `{{$name}}` that `captures` does not hold: a value the
+/// connection was to capture and never did.
+pub fn names_uncaptured(s: &str, captures: &BTreeMap<String, Value>) -> bool {
+    let mut rest = s;
+    while let Some(open) = rest.find("{{") {
+        let after = &rest[open + 2..];
+        let Some(close) = after.find("}}") else {
+            return false;
+        };
+        if let Some(name) = after[..close].trim().strip_prefix('$') {
+            if !captures.contains_key(name) {
+                return true;
+            }
+        }
+        rest = &after[close + 2..];
+    }
+    false
+}
+
+/// Whether any string in `value` (keys aside) refers to a capture `captures` does not hold
+/// ([`names_uncaptured`]).
+pub fn value_names_uncaptured(value: &Value, captures: &BTreeMap<String, Value>) -> bool {
+    match value {
+        Value::String(s) => holds_capture(s) && names_uncaptured(s, captures),
+        Value::Array(items) => items.iter().any(|v| value_names_uncaptured(v, captures)),
+        Value::Object(map) => map.values().any(|v| value_names_uncaptured(v, captures)),
+        _ => false,
+    }
+}
+
 /// [`fill`] for one string.
 pub fn fill_str(s: &str, captures: &BTreeMap<String, Value>) -> Value {
     let whole = s

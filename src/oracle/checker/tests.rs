@@ -2792,3 +2792,38 @@ fn a_correlated_absence_judges_what_its_request_got_before_it_opened() {
     assert!(ch.is_pending(absence));
     assert!(ch.violations.is_empty(), "{:?}", ch.violations);
 }
+
+/// An expectation that tests a value an earlier expectation was to capture, when that
+/// earlier one's request was refused with the error event (nothing captured): its request
+/// depended on the refused one, so it is settled as refused too, not charged as unmet. A
+/// capture missing on a connection where nothing was refused stays the script's to meet.
+#[test]
+fn an_expectation_that_needs_a_capture_a_refused_request_never_made_is_refused_too() {
+    let now = Instant::now();
+    let dependent = || {
+        let mut p = plan_of("notification", None);
+        p.rare_mut().checks = vec![FieldTest {
+            path: "sub".into(),
+            test: Test::Equals(json!("{{$sid}}")),
+        }];
+        p
+    };
+    let mut ch = plain();
+    let mut subscribe = plan_of("result", Some(("/1", "7")));
+    subscribe.rare_mut().capture = vec![Capture {
+        name: "sid".into(),
+        path: "result".into(),
+    }];
+    ch.expect(subscribe, Some((now, now)), now);
+    ch.on_message(&json!({"type": "error", "/1": "7"}), now);
+    assert_eq!(ch.counts.expectations_errored, 1, "{:?}", ch.violations);
+    let id = ch.expect(dependent(), Some((now, now)), now);
+    assert!(!ch.is_pending(id));
+    assert_eq!(ch.counts.expectations_errored, 2);
+    ch.expire(now + Duration::from_secs(6));
+    assert!(ch.violations.is_empty(), "{:?}", ch.violations);
+
+    let mut nothing_refused = plain();
+    let id = nothing_refused.expect(dependent(), Some((now, now)), now);
+    assert!(nothing_refused.is_pending(id));
+}

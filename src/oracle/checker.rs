@@ -548,10 +548,36 @@ pub struct ConnChecker {
     pub violations: Vec<Violation>,
     /// The same, by oracle.
     pub violated_by: BTreeMap<OracleKind, u64>,
+    /// What few connections hold: an awaited Pong, learned identity findings set aside.
+    rare: Option<Box<CheckerRare>>,
+}
+
+/// The parts of a [`ConnChecker`] few connections use, boxed.
+#[derive(Default)]
+struct CheckerRare {
     /// The Ping a `ping` step with `within` sent, awaiting its Pong; kept past its
     /// deadline, until the next ping, to say when a late Pong came.
-    pong: Option<Box<AwaitedPong>>,
+    pong: Option<AwaitedPong>,
+    /// Learned identity findings on records an uncorrelated expectation claimed after a
+    /// request went out (at most [`HELD_IDENTITY_KEPT`]): judged when the stream ends,
+    /// unless records of that kind were then left unclaimed
+    /// ([`ConnChecker::settle_held_identity`]).
+    held_identity: Vec<HeldIdentity>,
 }
+
+/// A learned identity finding set aside ([`CheckerRare::held_identity`]).
+struct HeldIdentity {
+    /// The kind of the record it was found on.
+    kind: String,
+    /// The learned identity values the record carried ([`ConnChecker::learned_ids`]).
+    ids: Vec<(usize, Value)>,
+    /// When the record came.
+    at: Instant,
+}
+
+/// How many learned identity findings a stream sets aside; past them, the rest are not
+/// judged (the first ones say as much as the rest would).
+const HELD_IDENTITY_KEPT: usize = 64;
 
 /// A Ping a `ping` step sent with `within`.
 #[derive(Debug)]
@@ -601,7 +627,7 @@ impl ConnChecker {
             counts: ExpectCounts::default(),
             tallies: Vec::new(),
             captures: BTreeMap::new(),
-            pong: None,
+            rare: None,
             keep_bodies: false,
             learned_seq: vec![None; spec.learned.sequence.len()],
             span: None,
@@ -671,6 +697,9 @@ impl ConnChecker {
 
     /// A fresh connection (reconnect): the sequence restarts, old messages are void.
     pub fn reset_stream(&mut self) {
+        // What the ending stream left unclaimed says whether what was set aside on it was
+        // a broadcast: settled before the buffer goes.
+        self.settle_held_identity();
         self.last_seq = LastSeq::Unseen;
         self.learned_seq.iter_mut().for_each(|s| *s = None);
         self.span = None;
@@ -905,10 +934,15 @@ impl ConnChecker {
         let mut taken: Vec<usize> = claim.indices.clone();
         taken.extend(claim.duplicates.iter().map(|(i, _)| *i));
         taken.sort_unstable();
+        let own = owns_its_claims(&pending);
         for i in taken.iter().rev() {
             if let Some(b) = self.buffer.remove(*i) {
                 self.buffered_bytes -= b.bytes;
-                self.judge_learned_ids(&b.learned_ids, now);
+                if own {
+                    self.judge_learned_ids(&b.learned_ids, now);
+                } else {
+                    self.hold_learned_ids(b.event, b.learned_ids, b.at);
+                }
             }
         }
         let key = pending.correlate.as_ref().map(|(_, value)| value.clone());
@@ -951,17 +985,20 @@ impl ConnChecker {
 
     /// A Ping with `payload` went out at `now`; its Pong is due within `within`.
     pub fn await_pong(&mut self, payload: Vec<u8>, within: Duration, now: Instant) {
-        self.pong = Some(Box::new(AwaitedPong {
+        self.rare.get_or_insert_default().pong = Some(AwaitedPong {
             payload,
             sent: now,
             within,
             missed: None,
-        }));
+        });
     }
 
     /// Whether a Ping still waits for its Pong (before its deadline).
     pub fn awaiting_pong(&self) -> bool {
-        self.pong.as_ref().is_some_and(|p| p.missed.is_none())
+        self.rare
+            .as_ref()
+            .and_then(|r| r.pong.as_ref())
+            .is_some_and(|p| p.missed.is_none())
     }
 
     /// A Pong arrived: the one awaited (same payload) is timed as the `pong` phase. Others
@@ -970,7 +1007,11 @@ impl ConnChecker {
     /// One that comes after its deadline is timed too (the latency is what it is), and
     /// the violation its deadline raised says when it came: late, not lost.
     pub fn on_pong(&mut self, payload: &[u8], now: Instant) {
-        let Some(awaited) = self.pong.take_if(|p| p.payload.as_slice() == payload) else {
+        let awaited = self
+            .rare
+            .as_mut()
+            .and_then(|r| r.pong.take_if(|p| p.payload.as_slice() == payload));
+        let Some(awaited) = awaited else {
             return;
         };
         let took = now.saturating_duration_since(awaited.sent);
@@ -985,7 +1026,11 @@ impl ConnChecker {
     /// The awaited Pong did not come in time: a completeness violation. `lost`: the
     /// connection ended first (then nothing is judged: its end is judged on its own).
     pub fn pong_missed(&mut self, now: Instant, lost: bool) {
-        let Some(mut awaited) = self.pong.take_if(|p| p.missed.is_none()) else {
+        let awaited = self
+            .rare
+            .as_mut()
+            .and_then(|r| r.pong.take_if(|p| p.missed.is_none()));
+        let Some(mut awaited) = awaited else {
             return;
         };
         if lost {
@@ -1013,7 +1058,7 @@ impl ConnChecker {
             }
             // Kept: a late Pong may still say when it came.
             awaited.missed = Some(kept);
-            self.pong = Some(awaited);
+            self.rare.get_or_insert_default().pong = Some(awaited);
         }
     }
 
@@ -1315,7 +1360,12 @@ impl ConnChecker {
                 && first_failed(p, msg, captures).is_none()
         });
         if let Some(idx) = uncorrelated {
-            self.check_learned_identity(msg, now);
+            if owns_its_claims(&self.pending[idx]) {
+                self.check_learned_identity(msg, now);
+            } else if self.learned_on && !self.spec.learned.identity.is_empty() {
+                let ids = self.learned_ids(msg);
+                self.hold_learned_ids(event.to_string(), ids, now);
+            }
             self.feed(idx, event, msg, now);
             return;
         }
@@ -2600,6 +2650,15 @@ fn needs_uncaptured(p: &Pending, captures: &BTreeMap<String, Value>) -> bool {
         })
     });
     in_value || in_tests
+}
+
+/// Whether what `p` claims is this connection's own for a learned identity: an answer
+/// correlated with its request, or a greeting (no request before it). An uncorrelated
+/// expectation after a request claims any record of its kinds, another member's broadcast
+/// too (a chat room, a SignalR group), which carries that member's subject from a correct
+/// server; calibration saw one connection at a time and could not tell the two apart.
+fn owns_its_claims(p: &Pending) -> bool {
+    p.correlate.is_some() || p.sent_at.is_none()
 }
 
 /// Whether `p` tests no field (`where`): what it matches is told by kind and correlation

@@ -594,7 +594,7 @@ pub fn to_toml(p: &Proposal, spec: &OracleSpec, origin: &str) -> String {
             "# Declared, identity judges every message a connection gets; calibration ran one \
 connection at a time and saw no other user's. If the server sends users each other's \
 messages carrying this field (a room's broadcast), leave it learned: checked then only on \
-the answers an `expect` claims."
+a connection's own answers (correlated with its request) and greetings."
         );
     }
     table(&mut t, "sequence", &l.sequence, spec.sequence.as_deref());

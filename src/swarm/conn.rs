@@ -801,6 +801,7 @@ impl ConnRun {
             .map_or(0, |r| r.logins_unsent + u64::from(r.challenged.is_some()));
         counters.answered_after_error = self.checker.answered_after_error();
         counters.arrived_after_error = self.checker.arrived_after_error();
+        self.checker.settle_held_identity();
         counters.expect = self.checker.take_counts();
         counters.kindless_shape = self.checker.take_kindless_shape();
         let cursor = &self.cursor;

@@ -153,11 +153,13 @@ impl ConnChecker {
 
     /// Learned identity and sequence fields (a field the scenario declares is judged by the
     /// declared oracle only).
-    /// Learned identity, on a message an expectation of this connection claims (its
-    /// greeting, its replies). Calibration saw one connection at a time, so every message
-    /// it saw was that connection's own; under load a message no expectation claims may be
-    /// another member's broadcast carrying that member's subject (a chat room, a SignalR
-    /// group), which a correct server sends, so it is not judged by what was learned.
+    /// Learned identity, on a message that is this connection's own: one its greeting or a
+    /// correlated reply claims (the callers ask [`owns_its_claims`]). Calibration saw one
+    /// connection at a time, so every message it saw was that connection's own; under load
+    /// a message no expectation claims, or one an uncorrelated expectation after a request
+    /// claims, may be another member's broadcast carrying that member's subject (a chat
+    /// room, a SignalR group), which a correct server sends, so it is not judged by what
+    /// was learned.
     #[inline(always)]
     pub(super) fn check_learned_identity<J: Tree>(&mut self, msg: &J, now: Instant) {
         // Most runs learned none (every answer runs this): no list made and judged empty.
@@ -209,6 +211,44 @@ impl ConnChecker {
                 expected,
                 format!("{field} = {value}"),
             );
+        }
+    }
+
+    /// Sets aside the learned identity values `ids` of a record of kind `kind` that came
+    /// `at` and that an uncorrelated expectation claimed after a request
+    /// ([`owns_its_claims`] false): in a room, any member's message of its kinds, whose
+    /// subject is that member's from a correct server. Those carrying the connection's own
+    /// subject are dropped at once; the rest wait for [`Self::settle_held_identity`].
+    pub(super) fn hold_learned_ids(&mut self, kind: String, ids: Vec<(usize, Value)>, at: Instant) {
+        let own = self.who.sub.as_str();
+        if ids.iter().all(|(_, v)| v.as_str() == Some(own)) {
+            return;
+        }
+        let held = &mut self.rare.get_or_insert_default().held_identity;
+        if held.len() < HELD_IDENTITY_KEPT {
+            held.push(HeldIdentity { kind, ids, at });
+        }
+    }
+
+    /// Judges the learned identity findings set aside on this stream, now that it ends:
+    /// those of a kind the stream then still held unclaimed records of (more of it came
+    /// than the connection's expectations claimed: another member's broadcasts) are not
+    /// judged; the rest are, as of when their record came. Called when the stream is reset
+    /// and when the connection's run ends.
+    pub fn settle_held_identity(&mut self) {
+        let Some(held) = self
+            .rare
+            .as_mut()
+            .map(|r| std::mem::take(&mut r.held_identity))
+            .filter(|h| !h.is_empty())
+        else {
+            return;
+        };
+        for h in held {
+            let broadcast = self.buffer.iter().any(|b| b.event == h.kind);
+            if !broadcast {
+                self.judge_learned_ids(&h.ids, h.at);
+            }
         }
     }
 

@@ -2279,6 +2279,60 @@ fn learned_identity_judges_only_messages_this_connection_claims() {
     assert!(v.seen.contains("user-3"), "{}", v.seen);
 }
 
+/// An uncorrelated expectation opened after a request went out claims any record of its
+/// kinds: in a room or group, another member's broadcast too, which carries that member's
+/// subject from a correct server. Calibration saw one connection at a time and cannot
+/// have told the two apart, so such a claim's learned identity finding is set aside until
+/// the stream ends: judged then, unless records of that kind were left unclaimed (more
+/// came than the connection claimed: broadcasts). A correlated answer (this connection's
+/// own request's) and a greeting (no request before it) are judged at once.
+#[test]
+fn learned_identity_sets_aside_what_an_uncorrelated_expectation_after_a_request_claims() {
+    let now = Instant::now();
+    let other = json!({"type": "x", "run_id": "r", "data": {"owner": "user-2"}});
+    // Learned violations after the claim, and after the stream's end.
+    let violated = |plan: ExpectPlan, sent: bool, buffered: bool, more: bool| {
+        let mut c = learned_checker();
+        let sent_at = sent.then_some((now, now));
+        if buffered {
+            c.on_message(&other, now);
+            c.expect(plan, sent_at, now);
+        } else {
+            c.expect(plan, sent_at, now);
+            c.on_message(&other, now);
+        }
+        if more {
+            // Another member's message nobody claims: the kind is a broadcast here.
+            c.on_message(&json!({"type": "x", "data": {"owner": "user-3"}}), now);
+        }
+        let learned = |c: &ConnChecker| c.violations.iter().filter(|v| v.learned).count();
+        let at_claim = learned(&c);
+        c.settle_held_identity();
+        (at_claim, learned(&c))
+    };
+    let own = || ExpectPlan {
+        correlate: Some(("run_id".into(), "r".into())),
+        ..one_x()
+    };
+    for buffered in [false, true] {
+        let case = format!("buffered {buffered}");
+        // A reply to an uncorrelated request: judged when the stream ends.
+        assert_eq!(violated(one_x(), true, buffered, false), (0, 1), "{case}");
+        // The kind left unclaimed: a broadcast, not judged.
+        assert_eq!(violated(one_x(), true, buffered, true), (0, 0), "{case}");
+        assert_eq!(
+            violated(one_x(), false, buffered, true),
+            (1, 1),
+            "greeting, {case}"
+        );
+        assert_eq!(
+            violated(own(), true, buffered, true),
+            (1, 1),
+            "answer, {case}"
+        );
+    }
+}
+
 /// A reply without a kind calibration saw every time is counted, never a violation: a
 /// correct server may send a kind only sometimes (a tool event when a tool ran).
 #[test]

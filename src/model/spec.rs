@@ -870,14 +870,28 @@ pub fn placeholder_message(name: &str, allowed: &[&str], context: &str) -> Strin
              in that table); expected one of: {expected}"
         );
     }
-    let suggestion = closest_placeholder(name, allowed)
-        .map_or_else(String::new, |c| format!("; did you mean \"{{{{{c}}}}}\"?"));
+    let suggestion = match typed_otherwise(name, allowed) {
+        Some(base) => format!("; did you mean \"{{{{{base}:int}}}}\"?"),
+        None => closest_placeholder(name, allowed)
+            .map_or_else(String::new, |c| format!("; did you mean \"{{{{{c}}}}}\"?")),
+    };
     format!("unknown placeholder \"{{{{{name}}}}}\" in {context}; expected one of: {expected}{suggestion}")
 }
 
 /// The words placeholder names shorten: a typo of the word (`{{conection}}`) is far from
 /// the short name by spelling, near it by meaning.
 const SPELLED_OUT: &[(&str, &str)] = &[("conn", "connection"), ("sub", "subject")];
+
+/// The placeholder `name` writes with another type than `:int` (`run:integer`,
+/// `conn:number`), when it is one [`INT_PLACEHOLDERS`] lists and `allowed` takes: `:int`
+/// is the one type a placeholder takes.
+fn typed_otherwise<'a>(name: &str, allowed: &[&'a str]) -> Option<&'a str> {
+    let (base, kind) = name.split_once(':')?;
+    let base = base.trim();
+    (kind.trim() != "int" && INT_PLACEHOLDERS.contains(&base))
+        .then(|| allowed.iter().copied().find(|a| *a == base))
+        .flatten()
+}
 
 /// The placeholder of `allowed` that `name` (with its `:int`, if any) is a typo of, by its
 /// name or the word it shortens ([`SPELLED_OUT`]); `None` when none is close.

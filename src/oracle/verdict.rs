@@ -1273,7 +1273,7 @@ pub fn clean_words(counts: &crate::model::ExpectCounts, accepted: u64) -> String
         otherwise.push(format!("{refused} on connections it refused or shed"));
     }
     format!(
-        "{met} of {} expectations met (on {connections}; {}) and no oracle broke",
+        "{met} of {} expectations met ({connections} accepted; {}) and no oracle broke",
         met + errored + refused,
         otherwise.join(", ")
     )

@@ -994,14 +994,29 @@ fn framing_defaults(spec: &mut OracleSpec, f: &Fields<'_, '_>) {
     }
 }
 
-/// `{ field = "user_id" }`: the oracle is on and checks that field. `allowed`: the keys its
-/// table may hold (the sequence's `contiguous` is read by [`sequence_gaps`]).
+/// `{ field = "user_id" }`, or the field alone (`"user_id"`): the oracle is on and checks
+/// that field. `allowed`: the keys its table may hold (the sequence's `contiguous` is read
+/// by [`sequence_gaps`]).
 fn oracle_field(
     cx: &mut Ctx<'_>,
     node: Option<&Node<'_>>,
     section: &str,
     allowed: &[&str],
 ) -> Option<String> {
+    // The field alone, written as a string (`identity = "user_id"`, as `[battery]` takes
+    // it): short for `{ field = "user_id" }`.
+    if let Some(n) = node.filter(|n| matches!(n.get_ref(), DeValue::String(_))) {
+        let field = cx.string(section, n)?.to_string();
+        if field.is_empty() {
+            cx.report(
+                n.span(),
+                format!("{section}: expected a field path, found \"\""),
+            );
+        } else if let Err(why) = crate::model::path::check(&field) {
+            cx.report(n.span(), format!("{section}: {why}"));
+        }
+        return Some(field);
+    }
     let f = Fields::section(cx, node, section, allowed)?.with_owner(section);
     let field = f.req_text(cx, "field");
     // An empty field was reported as such already: one problem, said once.

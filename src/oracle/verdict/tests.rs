@@ -1167,7 +1167,7 @@ fn errors_to_every_request_past_a_met_greeting_are_never_clean() {
     );
     assert!(
         hint.starts_with(
-            "5 of 6 expectations met (on 2 connections; 1 answered with the server's error event) and no oracle broke"
+            "5 of 6 expectations met (2 connections accepted; 1 answered with the server's error event) and no oracle broke"
         ),
         "{hint}"
     );

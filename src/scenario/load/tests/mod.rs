@@ -659,3 +659,24 @@ fn the_content_hash_ignores_comments_and_layout_but_not_values() {
     assert_ne!(a.content_hash, c.content_hash);
     assert_eq!(a.content_hash.len(), 64);
 }
+
+/// `[oracles] identity` and `sequence` take the field alone as a string (as `[battery]`'s
+/// `identity` does), short for `{ field = ... }`; an empty or malformed one is located.
+#[test]
+fn an_oracle_field_may_be_written_as_the_path_alone() {
+    let short = load(&with_top(
+        "[oracles]\nidentity = \"from\"\nsequence = \"data.seq\"",
+    ));
+    let long = load(&with_top(
+        "[oracles]\nidentity = { field = \"from\" }\nsequence = { field = \"data.seq\" }",
+    ));
+    assert_eq!(short.oracles.identity.as_deref(), Some("from"));
+    assert_eq!(short.oracles.sequence.as_deref(), Some("data.seq"));
+    assert_eq!(short.oracles, long.oracles);
+    let (line, column, message) = problem(&with_top("[oracles]\nidentity = \"\""));
+    assert_eq!((line, column), (4, 12), "{message}");
+    assert!(
+        message.contains("oracles.identity: expected a field path"),
+        "{message}"
+    );
+}

@@ -221,8 +221,8 @@ fn limits_and_oracles_are_checked() {
         "{misspelled:?}"
     );
     bad(
-        "[oracles]\nsequence = \"seq\"",
-        "oracles.sequence: expected a table, found a string",
+        "[oracles]\nsequence = 7",
+        "oracles.sequence: expected a table, found an integer",
     );
     bad(
         "[oracles]\ntype_field = \"\"",

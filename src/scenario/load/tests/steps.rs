@@ -275,6 +275,15 @@ fn a_mistyped_placeholder_gets_a_did_you_mean() {
         &with_steps("{ send = { a = \"{{rnu}}\" } }"),
         "; did you mean \"{{run}}\"?",
     );
+    // Another type than `:int` on a placeholder that takes it: the one type there is.
+    assert_problem(
+        &with_steps("{ send = { id = \"{{run:integer}}\" } }"),
+        "; did you mean \"{{run:int}}\"?",
+    );
+    assert_problem(
+        &with_steps("{ send = { id = \"{{conn:number}}\" } }"),
+        "; did you mean \"{{conn:int}}\"?",
+    );
     // Nothing close: no guess.
     let (_, _, message) = problem(&with_steps("  { send = { a = \"{{zebra}}\" } },"));
     assert!(!message.contains("did you mean"), "{message}");

@@ -502,7 +502,7 @@ pub async fn execute(
     };
     let plan = relabel(plan, &tokens);
     // A server may echo a token back; nothing it sent reaches a result with one in it.
-    let mut hidden = plan.env_values(&bound.url, &|name| std::env::var(name).ok());
+    let mut hidden = plan.env_values(&bound.dial, &|name| std::env::var(name).ok());
     bound.keys.hide_secret(&mut hidden);
     let redactor = auth::Redactor::new(&tokens).hiding_env(hidden);
     let need = capacity::Need {

@@ -1303,6 +1303,63 @@ async fn a_jwt_secret_echoed_by_the_server_reaches_no_output() {
     }
 }
 
+/// A target URL carrying a credential literally in its query (`?access_token=...`), and a
+/// server that refuses every upgrade with HTTP 400 and a body quoting the request line: the
+/// URL is shown masked, and so is what the server echoed of it, on the console and in
+/// every file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credential_in_the_target_query_echoed_by_the_server_reaches_no_output() {
+    const TOKEN: &str = "UrlTok-4242-zz";
+    let (url, stop) = spawn_server(|mut tcp| async move {
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match tcp.read(&mut buf).await {
+                Ok(n) if n > 0 => head.extend_from_slice(&buf[..n]),
+                _ => return,
+            }
+        }
+        let line = String::from_utf8_lossy(&head)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let body = format!("bad request: {line}");
+        let reply = format!(
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = tcp.write_all(reply.as_bytes()).await;
+    })
+    .await;
+    let target = format!("{url}?access_token={TOKEN}&room=lobby");
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(dir.path(), "echo.toml", ECHO_SCENARIO);
+    let out_dir = dir.path().join("results");
+    let args = run_args(&scenario, &target, &out_dir, &[]);
+    let console = stampede_async(args, Vec::new()).await;
+    stop.cancel();
+    let stdout = text(&console.stdout);
+    assert!(
+        stdout.contains("bad request: GET /?access_token=*** HTTP/1.1")
+            || stdout.contains("access_token=***&room=lobby HTTP/1.1"),
+        "the echo is shown, the credential masked:\n{stdout}"
+    );
+    let mut outputs = vec![
+        ("console stdout".to_string(), stdout),
+        ("console stderr".to_string(), text(&console.stderr)),
+    ];
+    let files = files_under(&out_dir);
+    assert!(!files.is_empty());
+    outputs.extend(files.into_iter().map(|(p, b)| (p.display().to_string(), b)));
+    for (name, body) in &outputs {
+        assert!(
+            !body.contains(TOKEN),
+            "{name} holds the credential:\n{body}"
+        );
+    }
+}
+
 /// One connection that takes the greeting, then waits 2 s for a kind the server never
 /// sends and closes: what a fault mid-session cuts.
 fn greeted_then_waiting(name: &str) -> stampede::model::Scenario {

@@ -897,6 +897,11 @@ impl Plan {
             .collect();
         // One text: each `${NAME}` in it is read as in its own.
         let mut values = super::EnvValues::of(&written.join("\n"), lookup);
+        // A literal credential in the URL (`?access_token=...`, a password) a server
+        // echoes (an error page quoting the request line) is hidden as the URL is shown.
+        for value in super::url::literal_credentials(url) {
+            values.add(&value, super::url::PASSWORD_SHOWN);
+        }
         // A literal credential a server echoes is hidden as the plan file shows it.
         for text in self.env_texts() {
             if let EnvText::Secret(secret) = text {

@@ -98,6 +98,36 @@ fn masked_query(url: &str) -> String {
     shown + &url[end..]
 }
 
+/// The credentials URL `url` holds literally (not as `${NAME}` references): its userinfo's
+/// password and the values of its query parameters named for a secret ([`SECRET_PARAMS`]),
+/// each as written and, where it differs, percent-decoded. What a server may echo back (an
+/// error page quoting the request line), for the run's redactor to show as
+/// [`PASSWORD_SHOWN`], as [`shown_url`] shows them.
+pub fn literal_credentials(url: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut keep = |written: &str| {
+        if written.is_empty() || is_references_only(written) {
+            return;
+        }
+        let decoded = percent_encoding::percent_decode_str(written).decode_utf8_lossy();
+        if decoded != written {
+            found.push(decoded.into_owned());
+        }
+        found.push(written.to_string());
+    };
+    if let Some(password) = password_range(url) {
+        keep(&url[password]);
+    }
+    if let Some(query) = query_range(url) {
+        for pair in url[query].split(['&', ';']) {
+            if let Some((name, value)) = pair.split_once('=').filter(|(n, _)| is_secret_param(n)) {
+                keep(value);
+            }
+        }
+    }
+    found
+}
+
 /// Whether URL `url`, as stampede showed it ([`shown_url`]), lost a credential to `***`
 /// (its userinfo's password, or a [`SECRET_PARAMS`] value): dialled as it stands, it
 /// sends `***` where the server wants the credential.
@@ -487,6 +517,16 @@ mod tests {
     /// A credential pasted into the query (k6 style) is never shown: its value is
     /// masked wherever the URL is shown; other parameters, and a secret's value written as
     /// a reference alone, are shown as written.
+    #[test]
+    fn the_literal_credentials_of_a_url_are_found_for_the_redactor() {
+        assert_eq!(
+            literal_credentials("ws://u:pw%40x@h:1/ws?access_token=Tok-1&room=a&api_key=${K}"),
+            ["pw@x", "pw%40x", "Tok-1"]
+        );
+        assert!(literal_credentials("ws://h:1/ws?room=a&user=b").is_empty());
+        assert_eq!(literal_credentials("ws://h/?sessionId=S-8;x=1"), ["S-8"]);
+    }
+
     #[test]
     fn a_secret_query_parameter_is_shown_masked() {
         assert_eq!(

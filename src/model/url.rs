@@ -120,7 +120,7 @@ pub fn literal_credentials(url: &str) -> Vec<String> {
     }
     if let Some(query) = query_range(url) {
         for pair in url[query].split(['&', ';']) {
-            if let Some((name, value)) = pair.split_once('=').filter(|(n, _)| is_secret_param(n)) {
+            if let Some((_, value)) = pair.split_once('=').filter(|(n, _)| is_secret_param(n)) {
                 keep(value);
             }
         }

@@ -1133,6 +1133,7 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     let unexercised: Vec<String> = [
         unshared_note(e.plan, e.coverage),
         identity_unseen_note(e.plan, e.reports),
+        unread_frames_note(e.reports),
     ]
     .into_iter()
     .flatten()
@@ -1159,14 +1160,42 @@ fn decide(e: &Evidence<'_>) -> Judgement {
 /// "no oracle broke" would otherwise claim. `None` when some were shared, or exclusivity
 /// is off.
 fn unshared_note(plan: &Plan, coverage: &Coverage) -> Option<String> {
-    let shared = match plan.oracles.session.per {
-        crate::model::SessionKey::Token => "shared a token",
-        crate::model::SessionKey::User => "were one user's",
+    let (shared, one) = match plan.oracles.session.per {
+        crate::model::SessionKey::Token => ("shared a token", "token"),
+        crate::model::SessionKey::User => ("were one user's", "user"),
     };
-    (plan.oracles.session.max_live.is_some() && coverage.shared_tokens == 0).then(|| {
+    let max_live = plan.oracles.session.max_live?;
+    (coverage.shared_tokens == 0).then(|| {
         format!(
             "exclusivity not exercised: no two connections {shared} (`token = {{ share = 2 \
-             }}` shares them)"
+             }}` shares them, to judge at most {max_live} live per {one}; a server that \
+             allows more declares `exclusive = false` or its `max_live` first)"
+        )
+    })
+}
+
+/// A clean run's note when the server also sent frames no oracle could read (text that
+/// is not JSON, binary frames): they break no oracle by themselves (a protocol's binary
+/// heartbeat is no fault), but "no oracle broke" should not pass over them unsaid.
+/// `None` when there were none.
+fn unread_frames_note(reports: &[ConnReport]) -> Option<String> {
+    let (text, binary) = reports.iter().fold((0u64, 0u64), |(t, b), r| {
+        (t + r.counters.non_json, b + r.counters.binary_frames)
+    });
+    let mut kinds = Vec::new();
+    if text > 0 {
+        kinds.push(format!("{text} non-JSON text"));
+    }
+    if binary > 0 {
+        kinds.push(format!("{binary} binary"));
+    }
+    (!kinds.is_empty()).then(|| {
+        format!(
+            "the server also sent {} frames no oracle could read ({}: under `findings`), \
+             which break none by themselves; an `unread_frames = \"== 0\"` threshold fails \
+             a run on them",
+            text + binary,
+            kinds.join(", ")
         )
     })
 }

@@ -259,6 +259,28 @@ impl Summary {
         }
     }
 
+    /// The run's violations (of every oracle, or of `oracle`) that its verdict counts as
+    /// findings: none where the verdict says they are not (an inconclusive run's, which a
+    /// server going down cut; what the oracles saw of a target that could not be used, of
+    /// records the scenario could not read, or past the client's own limits), all of them
+    /// otherwise. What `violations` thresholds measure and `compare` weighs.
+    pub fn violations_found(&self, oracle: Option<crate::model::OracleKind>) -> u64 {
+        use crate::model::Verdict;
+        let excused = matches!(
+            self.verdict,
+            Verdict::Inconclusive
+                | Verdict::TargetUnusable
+                | Verdict::AuthMisconfigured
+                | Verdict::ClientLimited
+                | Verdict::Unreadable
+        );
+        match (excused, oracle) {
+            (true, _) => 0,
+            (false, None) => self.violations.total,
+            (false, Some(oracle)) => self.violations.of(oracle),
+        }
+    }
+
     /// Whether no judged threshold was breached (true when there are none, and in a run
     /// that could not exercise its target, whose thresholds are not judged:
     /// [`ThresholdResult::judged`]).

@@ -124,8 +124,11 @@ pub fn measure(s: &Summary, metric: &ThresholdMetric) -> Option<f64> {
                 .saturating_sub(e.expectations_refused);
             (judged > 0).then(|| e.expectations_errored as f64 / judged as f64)
         }
-        ThresholdMetric::Violations => Some(s.violations.total as f64),
-        ThresholdMetric::OracleViolations { oracle } => Some(s.violations.of(*oracle) as f64),
+        ThresholdMetric::Violations => Some(s.violations_found(None) as f64),
+        ThresholdMetric::OracleViolations { oracle } => {
+            Some(s.violations_found(Some(*oracle)) as f64)
+        }
+        ThresholdMetric::UnreadFrames => Some((c.non_json + c.binary_frames) as f64),
         ThresholdMetric::LenientAcceptances => Some(s.lenient.total as f64),
         ThresholdMetric::ReceivedPerSec => Some(s.received_per_sec),
         ThresholdMetric::SentPerSec => {

@@ -35,10 +35,15 @@ pub enum ThresholdMetric {
     /// their connection): requests the server refused in its own words, which are allowed
     /// answers, not violations.
     ErroredRate,
-    /// Violations of every oracle.
+    /// Violations of every oracle that the verdict counts as findings (none in a run whose
+    /// verdict excuses them: an inconclusive one, one that could not judge its target).
     Violations,
-    /// Violations of one oracle (`completeness`, `identity`, `ordering`).
+    /// The same, of one oracle (`completeness`, `identity`, `ordering`).
     OracleViolations { oracle: OracleKind },
+    /// Frames no oracle could read: text records that were not JSON and binary frames (a
+    /// server of garbage, or one of another protocol), which break no oracle by themselves:
+    /// `unread_frames = "== 0"` makes them fatal.
+    UnreadFrames,
     /// Bad tokens accepted where refusing them is the server's policy (lenient
     /// acceptances; not violations): `lenient_acceptances = "== 0"` makes them fatal.
     LenientAcceptances,
@@ -145,7 +150,8 @@ impl ThresholdMetric {
             | ThresholdMetric::EventRate { .. } => MetricUnit::Fraction,
             ThresholdMetric::Violations
             | ThresholdMetric::OracleViolations { .. }
-            | ThresholdMetric::LenientAcceptances => MetricUnit::Count,
+            | ThresholdMetric::LenientAcceptances
+            | ThresholdMetric::UnreadFrames => MetricUnit::Count,
             ThresholdMetric::ReceivedPerSec | ThresholdMetric::SentPerSec => MetricUnit::PerSec,
         }
     }
@@ -166,6 +172,7 @@ impl fmt::Display for ThresholdMetric {
                 write!(f, "{}.violations", oracle.name())
             }
             ThresholdMetric::LenientAcceptances => f.write_str("lenient_acceptances"),
+            ThresholdMetric::UnreadFrames => f.write_str("unread_frames"),
             ThresholdMetric::ReceivedPerSec => f.write_str("received_per_sec"),
             ThresholdMetric::SentPerSec => f.write_str("sent_per_sec"),
             ThresholdMetric::EventRate { event } => write!(f, "event.{event}.rate"),

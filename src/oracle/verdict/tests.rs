@@ -5889,3 +5889,42 @@ fn a_server_that_resets_every_accepted_connection_is_no_race_to_hunt() {
     let unknown = violations_hint(&more, &kept, &reports_ending(Cause::Reset));
     assert!(unknown.ends_with("; hunt for a repro"), "{unknown}");
 }
+
+/// A clean run whose server also sent frames no oracle could read (garbage text, binary)
+/// says so beside "no oracle broke", and how a threshold makes them fatal; none, nothing.
+#[test]
+fn a_clean_run_names_the_frames_no_oracle_could_read() {
+    let plan = valid_plan("[{ close = 1000 }]");
+    let reports = |garbage: bool| -> Vec<ConnReport> {
+        plan.conns
+            .iter()
+            .map(|c| {
+                let mut counters = crate::model::Counters {
+                    json_records: 4,
+                    ..Default::default()
+                };
+                if garbage {
+                    (counters.non_json, counters.binary_frames) = (3, 2);
+                }
+                report(c, attempt(End::Accepted), counters)
+            })
+            .collect()
+    };
+    let hint = |garbage: bool| {
+        let j = judge_covered(&plan, &reports(garbage), &Coverage::default());
+        assert_eq!(j.verdict, Verdict::Clean, "{j:?}");
+        j.hint.unwrap_or_default()
+    };
+    let n = plan.conns.len();
+    let said = hint(true);
+    assert!(
+        said.contains(&format!(
+            "the server also sent {} frames no oracle could read ({} non-JSON text, {} binary",
+            5 * n,
+            3 * n,
+            2 * n
+        )) && said.contains("unread_frames"),
+        "{said}"
+    );
+    assert!(!hint(false).contains("no oracle could read"));
+}

@@ -145,14 +145,11 @@ fn wilson((k, n): Share) -> (f64, f64) {
     super::wilson(k, n, CONFIDENCE_Z)
 }
 
-/// A run's violations that are findings: all of them when its verdict is `violations`;
-/// none when its verdict says they are not (an inconclusive run's excused ones, what the
-/// oracles saw of a target that could not be judged).
+/// A run's violations that are findings ([`Summary::violations_found`]): none when its
+/// verdict says they are not (an inconclusive run's excused ones, what the oracles saw of a
+/// target that could not be judged), as its `violations` thresholds count them.
 fn findings(s: &Summary) -> u64 {
-    match s.verdict {
-        crate::model::Verdict::Violations => s.violations.total,
-        _ => 0,
-    }
+    s.violations_found(None)
 }
 
 fn violations_row(base: &[Run], new: &[Run], opts: &CompareOptions) -> Row {

@@ -186,3 +186,31 @@ fn a_run_that_could_not_exercise_its_target_judges_no_threshold() {
     let read: ThresholdResult = serde_json::from_value(old).unwrap();
     assert!(read.judged);
 }
+
+/// `violations` counts what the verdict calls findings: an inconclusive run's violations
+/// (a server that went down cut them; the verdict says they are no findings) breach no
+/// `violations = "== 0"`, as `compare` leaves them out too; a violations run's all count.
+#[test]
+fn violations_the_verdict_excuses_are_not_counted() {
+    let mut sum = summary();
+    sum.verdict = crate::model::Verdict::Violations;
+    let judge = |s: &Summary, body: &str| evaluate(s, &thresholds(body)).remove(0);
+    assert_eq!(judge(&sum, "violations = \"== 0\"").actual, Some(2.0));
+    sum.verdict = crate::model::Verdict::Inconclusive;
+    let r = judge(&sum, "violations = \"== 0\"");
+    assert!(r.passed, "{}", r.message);
+    assert_eq!(r.actual, Some(0.0));
+    assert!(judge(&sum, "\"completeness.violations\" = \"== 0\"").passed);
+}
+
+/// `unread_frames` counts the frames no oracle could read: non-JSON text records and
+/// binary frames, which a server of garbage sends while every expectation is met.
+#[test]
+fn unread_frames_are_a_count_of_non_json_and_binary_frames() {
+    let mut sum = summary();
+    sum.counters.non_json = 60;
+    sum.counters.binary_frames = 40;
+    let r = evaluate(&sum, &thresholds("unread_frames = \"== 0\"")).remove(0);
+    assert_eq!((r.actual, r.passed), (Some(100.0), false));
+    assert_eq!(r.message, "unread_frames = 100, limit == 0: BREACHED");
+}

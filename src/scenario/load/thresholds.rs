@@ -31,6 +31,7 @@ const NAMED: &[(&str, ThresholdMetric)] = &[
     ("errored.rate", ThresholdMetric::ErroredRate),
     ("violations", ThresholdMetric::Violations),
     ("lenient_acceptances", ThresholdMetric::LenientAcceptances),
+    ("unread_frames", ThresholdMetric::UnreadFrames),
     ("received_per_sec", ThresholdMetric::ReceivedPerSec),
     ("sent_per_sec", ThresholdMetric::SentPerSec),
 ];
@@ -316,8 +317,8 @@ fn valid_metrics() -> String {
     let oracles: Vec<&str> = ORACLES.iter().map(|o| o.name()).collect();
     format!(
         "<phase>.<stat> (phases: {}; stats: {}), errors.rate, rejected.rate, failed.rate, \
-         violations, <oracle>.violations ({}), lenient_acceptances, received_per_sec, \
-         sent_per_sec or event.<type>.rate",
+         violations, <oracle>.violations ({}), lenient_acceptances, unread_frames, \
+         received_per_sec, sent_per_sec or event.<type>.rate",
         phases.join(", "),
         stats.join(", "),
         oracles.join(", ")

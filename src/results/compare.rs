@@ -108,6 +108,11 @@ pub const CLIENT_STALLED: &str = "the client stalled";
 /// ([`Verdict::WorseUngated`], [`Verdict::BetterUngated`]): a smaller plan sends less.
 pub const PLANS_DIFFER: &str = "planned connections differ";
 
+/// Why the throughput row is not judged when a side is a merge whose rates are not the
+/// whole run's load (its shards did not run side by side, or ran for different durations:
+/// the merge's warnings say which).
+pub const RATES_PARTIAL: &str = "a merged side's rates are not the whole run's load";
+
 /// Why a percentile row does not gate when a side has fewer than [`MIN_TAIL_SAMPLES`]
 /// samples beyond it.
 pub const TOO_FEW_SAMPLES: &str = "too few samples";
@@ -1384,12 +1389,26 @@ fn throughput_row(base: &[Run], new: &[Run], opts: &CompareOptions) -> Row {
         .chain(new)
         .any(|r| base.first().is_some_and(|f| planned(f) != planned(r)));
     let gate = plans_differ.then_some(PLANS_DIFFER);
+    // A merge's warnings all say its time, and every rate over it, is not one run's.
+    let partial = base
+        .iter()
+        .chain(new)
+        .any(|r| r.summary.merged_from.is_some() && !r.summary.warnings.is_empty());
     let (base, new) = (base_rate, new_rate);
+    let verdict = match judge(base - new, base, &margins, gate) {
+        Verdict::Regression | Verdict::WorseUngated(_) if partial => {
+            Verdict::NotJudged(RATES_PARTIAL)
+        }
+        Verdict::Improved | Verdict::BetterUngated(_) if partial => {
+            Verdict::BetterUngated(RATES_PARTIAL)
+        }
+        v => v,
+    };
     Row {
         metric: THROUGHPUT.to_string(),
         phase: "throughput".to_string(),
         stat: "recv/s".to_string(),
-        verdict: judge(base - new, base, &margins, gate),
+        verdict,
         change: change(base, new),
         base,
         new,

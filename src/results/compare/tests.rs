@@ -613,3 +613,33 @@ fn one_run_against_one_of_the_same_build_is_no_regression() {
     let c = compared(fast, slow).unwrap();
     assert_eq!(verdict_of(&c, "tcp_connect.p50"), Verdict::Regression);
 }
+
+/// A side merged from shards that did not run side by side (the merge's warning: the rates
+/// are over stretches where only some ran) has a throughput that is not the load: worse,
+/// it is not judged (exit 8), not a regression; better, no finding either.
+#[test]
+fn a_merged_side_whose_rates_are_not_the_whole_load_judges_no_throughput() {
+    let partial = |name: &str, rate: f64| {
+        let mut r = run(name, 15.6);
+        r.summary.received_per_sec = rate;
+        r.summary.merged_from = Some(2);
+        r.summary.warnings = vec!["the shards started 40s apart".into()];
+        r
+    };
+    let c = compared(consistent_base(), vec![partial("n1", 600.0)]).unwrap();
+    assert_eq!(
+        verdict_of(&c, THROUGHPUT),
+        Verdict::NotJudged(RATES_PARTIAL)
+    );
+    assert!(!c.regressed() && c.not_judged(), "{:#?}", c.rows);
+    let c = compared(consistent_base(), vec![partial("n1", 3000.0)]).unwrap();
+    assert_eq!(
+        verdict_of(&c, THROUGHPUT),
+        Verdict::BetterUngated(RATES_PARTIAL)
+    );
+    // Without the warning, the same rate is a regression.
+    let mut whole = partial("n1", 600.0);
+    whole.summary.warnings.clear();
+    let c = compared(consistent_base(), vec![whole]).unwrap();
+    assert_eq!(verdict_of(&c, THROUGHPUT), Verdict::Regression);
+}

@@ -161,6 +161,21 @@ fn calibration_note(plan: &Plan, reports: &[ConnReport], verdict: Verdict) -> Op
     if unused && only_cause(reports).is_some_and(names) {
         return None;
     }
+    // Shed in calibration, served under load: a busy server, nothing to fix, only what
+    // calibration would have learned is missing.
+    let accepted = || {
+        reports
+            .iter()
+            .flat_map(|r| &r.attempts)
+            .any(|a| a.outcome == Outcome::Accepted)
+    };
+    if why.ends_with(": load shedding)") && accepted() {
+        return Some(format!(
+            "before the load, {why}, so nothing was learned; the load's connections were \
+             served, so only the learned oracles are missing (`stampede learn` when the \
+             server is less busy)"
+        ));
+    }
     Some(format!(
         "before the load, {why}: fix that first (`stampede learn` tries it alone); what the \
          load saw may follow from it"

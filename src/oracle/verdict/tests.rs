@@ -5376,6 +5376,17 @@ fn a_calibration_that_met_what_the_load_met_is_not_said_twice() {
             && !wrong_secret.contains("before the load"),
         "{wrong_secret}"
     );
+    // Shed in calibration, served under load: a busy server, nothing to fix first.
+    let shed = hint(
+        [End::Accepted; 4],
+        "http_503: load shedding",
+        Verdict::Clean,
+    );
+    assert!(
+        shed.contains("load shedding), so nothing was learned; the load's connections were served")
+            && !shed.contains("fix that first"),
+        "{shed}"
+    );
 }
 
 /// A wrong secret under a script that reconnects: each connection's token refused twice.

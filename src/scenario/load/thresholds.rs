@@ -161,12 +161,14 @@ fn threshold(
         if !events.contains(event) {
             let known: Vec<&str> = events.iter().map(String::as_str).collect();
             let message = format!(
-                "thresholds: event {event:?} is not in any expect pattern; expected one of: {}",
+                "thresholds: event {event:?} is not in any expect pattern; expected one of: \
+                 {}{}",
                 if known.is_empty() {
                     "(no expect steps)".to_string()
                 } else {
                     known.join(", ")
-                }
+                },
+                crate::model::words::did_you_mean(event, known.iter().copied())
             );
             cx.report(e.key_span.clone(), message);
         }
@@ -279,8 +281,9 @@ fn oracle_metric(oracle: &str) -> Result<ThresholdMetric, String> {
         None => {
             let names: Vec<&str> = ORACLES.iter().map(|o| o.name()).collect();
             Err(format!(
-                "unknown oracle {oracle:?} in \"{oracle}.violations\"; expected one of: {}",
-                names.join(", ")
+                "unknown oracle {oracle:?} in \"{oracle}.violations\"; expected one of: {}{}",
+                names.join(", "),
+                crate::model::words::did_you_mean(oracle, names.iter().copied())
             ))
         }
     }

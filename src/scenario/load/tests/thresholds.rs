@@ -126,6 +126,11 @@ fn unknown_metric_lists_what_is_valid() {
         &with_thresholds("\"event.zzz.rate\" = \"> 99%\""),
         "expected one of: a, b",
     );
+    // Typos of an oracle or of an expected event get a guess too.
+    assert_problem(
+        &with_thresholds("\"identiy.violations\" = \"== 0\""),
+        "; did you mean \"identity\"?",
+    );
 }
 
 #[test]

@@ -420,7 +420,28 @@ fn syntax_problems(mut cx: Ctx<'_>, errors: &[toml::de::Error]) -> Vec<Problem> 
     });
     problems.sort_by_key(|p| (p.line, p.column));
     drop_header_echoes(text, &mut problems);
+    drop_bracket_echoes(&mut problems);
     problems
+}
+
+/// Drops what toml says between an unclosed bracket and where it noticed it (a missing
+/// comma on the next line, its own "unclosed ..." at the notice point) once the bracket is
+/// said where it opened ([`unclosed_where_opened`]): one mistake, one problem. What comes
+/// after the notice point stays. `problems` is in file order.
+fn drop_bracket_echoes(problems: &mut Vec<Problem>) {
+    let spans: Vec<(usize, usize, usize)> = problems
+        .iter()
+        .filter_map(|p| {
+            let (_, noticed) = p.message.split_once("(toml noticed at ")?;
+            let (line, column) = noticed.trim_end_matches(')').split_once(':')?;
+            Some((p.line, line.parse().ok()?, column.parse().ok()?))
+        })
+        .collect();
+    problems.retain(|p| {
+        !spans.iter().any(|(opened, line, column)| {
+            p.line > *opened && (p.line < *line || (p.line == *line && p.column <= *column))
+        })
+    });
 }
 
 /// For toml's "unclosed inline table" and "unclosed array" (noticed at `noticed`, often

@@ -634,6 +634,13 @@ fn an_unclosed_bracket_is_said_where_it_opened() {
         "invalid TOML: unclosed inline table: the `{` here has no `}` (toml noticed at 7:2)",
         "{found:#?}"
     );
+    // What toml then says between the bracket and where it noticed it (a missing comma,
+    // its own "unclosed") echoes the one mistake: said once, where it opened.
+    let text = "name = \"x\"\nduration = \"1s\"\n[[group]]\nname = \"g\"\nusers = 1\n\
+                arrival = { ramp = \"2s\"\nsteps = [ { close = 1000 } ]";
+    let found = problems(text);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!((found[0].line, found[0].column), (6, 11), "{found:#?}");
     let text = "name = \"x\"\n[[group]]\nname = \"g\"\nsteps = [\n  { close = 1000 },\n";
     let found = problems(text);
     assert_eq!((found[0].line, found[0].column), (4, 9), "{found:#?}");

@@ -785,14 +785,16 @@ fn thin_phases_note(thin: &[String]) -> Option<String> {
 /// slowest; the lower bound of NEW's share there ([`wilson`] at [`CONFIDENCE_Z`]) must
 /// exceed that, and at least [`TAIL_GREW_FROM`] must lie there (of 600 NEW samples
 /// against 1,800 BASE ones, two beyond would pass the bound, and runs of one build put
-/// that many there about one time in twenty).
+/// that many there about one time in twenty; on a busy machine, one stall of the client
+/// delays the answers of every connection waiting then together, and put three of 1,000
+/// there in one of four runs of one build against three of its own).
 fn tail_grew(beyond: u64, new_count: u64, base_count: u64) -> bool {
     let (lower, _) = wilson(beyond, new_count, CONFIDENCE_Z);
     beyond >= TAIL_GREW_FROM && lower > 1.0 / (base_count as f64 + 1.0)
 }
 
 /// The fewest NEW samples beyond BASE's slowest that [`tail_grew`] reads as a grown tail.
-const TAIL_GREW_FROM: u64 = 3;
+const TAIL_GREW_FROM: u64 = 5;
 
 /// The note on a phase (`label`, its rows) whose percentile got worse with too few samples
 /// beyond it to gate, when NEW's samples beyond the slowest of BASE's are more than chance

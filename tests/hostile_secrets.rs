@@ -1235,6 +1235,20 @@ async fn a_password_in_the_target_url_reaches_no_output_and_a_referenced_one_dia
     assert!(dialled(&seen) > before, "the run dialled the expanded URL");
 }
 
+/// Reads an HTTP request's head (up to its blank line) off `tcp`; `None` when the client
+/// went first.
+async fn request_head(tcp: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match tcp.read(&mut buf).await {
+            Ok(n) if n > 0 => head.extend_from_slice(&buf[..n]),
+            _ => return None,
+        }
+    }
+    Some(head)
+}
+
 /// A server that refuses every upgrade with HTTP 401 and a debug body naming the JWT
 /// secret it verifies with, as written and percent-encoded (a misconfigured staging
 /// server): the refusal is shown and written, the secret never.
@@ -1247,13 +1261,8 @@ async fn a_jwt_secret_echoed_by_the_server_reaches_no_output() {
         let body = body.clone();
         async move {
             // Read the request's head, then refuse it.
-            let mut head = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                match tcp.read(&mut buf).await {
-                    Ok(n) if n > 0 => head.extend_from_slice(&buf[..n]),
-                    _ => return,
-                }
+            if request_head(&mut tcp).await.is_none() {
+                return;
             }
             let reply = format!(
                 "HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -1311,14 +1320,9 @@ async fn a_jwt_secret_echoed_by_the_server_reaches_no_output() {
 async fn a_credential_in_the_target_query_echoed_by_the_server_reaches_no_output() {
     const TOKEN: &str = "UrlTok-4242-zz";
     let (url, stop) = spawn_server(|mut tcp| async move {
-        let mut head = Vec::new();
-        let mut buf = [0u8; 1024];
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-            match tcp.read(&mut buf).await {
-                Ok(n) if n > 0 => head.extend_from_slice(&buf[..n]),
-                _ => return,
-            }
-        }
+        let Some(head) = request_head(&mut tcp).await else {
+            return;
+        };
         let line = String::from_utf8_lossy(&head)
             .lines()
             .next()

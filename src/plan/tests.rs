@@ -1180,17 +1180,15 @@ fn expectations_paired_with_earlier_sends_read_their_values() {
     assert_walks_correlate(&plan, &[("/1/id", "only")]);
 }
 
-/// A loop of answers after a loop of sends ([`Expect::earlier_send_step`]): iteration `i`
-/// of the answers reads the `i`-th send's value, on both walks; past the sends, the
-/// latest.
-#[test]
-fn a_loop_of_answers_reads_the_sends_in_order_iteration_by_iteration() {
-    let mut answer = expect_step("OK", "/1/id", vec![], "");
+/// A connection that sends three requests (`id` `r-1` to `r-3`), then loops four times
+/// over `answer`, each iteration paired with the next request ([`Expect::earlier_send`]
+/// 2 back, one fewer per iteration), as the loader pairs a pipelined burst's answers.
+fn three_sends_four_answers(mut answer: Step) -> Plan {
     if let Step::Expect(e) = &mut answer {
         e.earlier_send = 2;
         e.earlier_send_step = 1;
     }
-    let plan = one_conn(vec![
+    one_conn(vec![
         Step::Repeat {
             times: 3,
             every: None,
@@ -1201,7 +1199,15 @@ fn a_loop_of_answers_reads_the_sends_in_order_iteration_by_iteration() {
             every: None,
             steps: vec![answer],
         },
-    ]);
+    ])
+}
+
+/// A loop of answers after a loop of sends ([`Expect::earlier_send_step`]): iteration `i`
+/// of the answers reads the `i`-th send's value, on both walks; past the sends, the
+/// latest.
+#[test]
+fn a_loop_of_answers_reads_the_sends_in_order_iteration_by_iteration() {
+    let plan = three_sends_four_answers(expect_step("OK", "/1/id", vec![], ""));
     let want = [
         ("/1/id", "r-1"),
         ("/1/id", "r-2"),
@@ -1221,23 +1227,7 @@ fn a_paired_expectation_reads_its_own_sends_counter() {
         path: "/1/v".into(),
         test: Test::Equals(json!("v-{{run}}")),
     };
-    let mut answer = expect_step("OK-{{run}}", "/1/id", vec![test], "");
-    if let Step::Expect(e) = &mut answer {
-        e.earlier_send = 2;
-        e.earlier_send_step = 1;
-    }
-    let plan = one_conn(vec![
-        Step::Repeat {
-            times: 3,
-            every: None,
-            steps: vec![send(json!(["REQ", {"id": "r-{{run}}"}]))],
-        },
-        Step::Repeat {
-            times: 4,
-            every: None,
-            steps: vec![answer],
-        },
-    ]);
+    let plan = three_sends_four_answers(expect_step("OK-{{run}}", "/1/id", vec![test], ""));
     let conn = &plan.conns[0];
     let tested = |e: &ExpectPlan| -> (String, serde_json::Value) {
         let rare = e.rare.as_deref().expect("field tests");

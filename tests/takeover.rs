@@ -47,6 +47,9 @@ struct NewestWins {
     handover: Option<std::time::Duration>,
     /// One session per user (the token's `sub`) instead of one per token.
     by_user: bool,
+    /// "Oldest connection wins": a newcomer whose token's session is live is closed with
+    /// `code` and `reason` before its greeting (turned away, not a takeover).
+    oldest_wins: bool,
 }
 
 impl NewestWins {
@@ -62,6 +65,7 @@ impl NewestWins {
             first_answer_after: Default::default(),
             handover: None,
             by_user: false,
+            oldest_wins: false,
         }
     }
 
@@ -119,6 +123,10 @@ async fn serve(server: NewestWins, tcp: tokio::net::TcpStream) {
     let user = common::unverified_sub(&token).unwrap_or_default();
     let key = if server.by_user { user.clone() } else { token };
     let id = server.next.fetch_add(1, Ordering::Relaxed);
+    if server.oldest_wins && server.sessions.lock().unwrap().contains_key(&key) {
+        common::close_and_drain(&mut ws, server.code, server.reason).await;
+        return;
+    }
     let (kick, mut kicked) = oneshot::channel::<Kick>();
     let older = server
         .sessions
@@ -428,6 +436,39 @@ async fn an_undeclared_takeover_close_is_a_finding_and_the_hint_says_how_to_decl
         hint.contains("add `replaced = [4000]` to `[oracles] reject`"),
         "{hint}"
     );
+}
+
+/// A server that keeps the older session and turns the newcomer away before greeting it
+/// (4409 "already connected"): no takeover, and no hint says to declare one (`replaced`
+/// would have the verdict read the newcomers' refusals as older sessions ended).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newcomer_turned_away_as_already_connected_reads_as_no_takeover() {
+    // One session per user, each connection with a token of its own: the scenario's
+    // exclusivity (per token) does not say the newcomer is over a limit.
+    let server = NewestWins {
+        oldest_wins: true,
+        by_user: true,
+        ..NewestWins::new(4409, "already connected")
+    };
+    let (url, stop) = server.spawn().await;
+    let text = takeover_scenario("oldest", None).replace(
+        "users = 10\ntoken = { share = 2 }",
+        "users = 5\nconnections_per_user = 2\ntoken = \"per-connection\"",
+    );
+    assert!(text.contains("connections_per_user = 2"), "{text}");
+    let s = scenario("oldest.toml", &text);
+    let outcome = common::run(&s, Some(url), None).await;
+    stop.cancel();
+    let sum = &outcome.results.summary;
+    assert_eq!(sum.counters.replaced, 0, "{:?}", sum.counters);
+    let hint = sum.hint.clone().unwrap_or_default();
+    assert!(
+        sum.counters.failed + sum.counters.rejected > 0,
+        "newcomers turned away: {:?}",
+        sum.counters
+    );
+    assert!(!hint.contains("reads as a takeover"), "{hint}");
+    assert!(!hint.contains("replaced = [4409]"), "{hint}");
 }
 
 /// A server that ends every session with 4409 "session replaced" when its first request

@@ -44,6 +44,17 @@ pub fn reads_as_held(code: Option<u16>, text: &str) -> bool {
         || HELD_WORDS.iter().any(|w| text.contains(w))
 }
 
+/// Whether `answer`, the server's Close `code` that ended an attempt, says in its words
+/// that a session is still held ([`HELD_WORDS`]): a refusal of the newcomer.
+fn says_held(answer: Option<&crate::model::Answer>, code: u16) -> bool {
+    answer
+        .filter(|a| a.cause == Cause::ServerClose(code))
+        .is_some_and(|a| {
+            let body = a.body.to_lowercase();
+            HELD_WORDS.iter().any(|w| body.contains(w))
+        })
+}
+
 /// Whether a close `code` with `reason` reads as a takeover: an application or library
 /// code (3000-4999) that echoes HTTP 409 Conflict (`4409`, `3409`), or any code a server
 /// sends whose reason says so ("session replaced", "logged in elsewhere": servers also
@@ -132,6 +143,9 @@ fn takeover_closes(plan: &Plan, reports: &[ConnReport]) -> undeclared::ByCode {
             let answer = match a.outcome {
                 _ if a.replaced || a.declared_shed || a.is_shed() => continue,
                 Outcome::Accepted if !a.shed_after_acceptance() => &r.closed_after_acceptance,
+                // Turned away before acceptance saying a session is held ("already
+                // connected"): the newcomer refused, not an older session taken over.
+                Outcome::Failed if says_held(r.answer.as_ref(), code) => continue,
                 Outcome::Failed => &r.answer,
                 _ => continue,
             };

@@ -443,7 +443,10 @@ pub struct ExpectCounts {
     /// server's acceptance in band (a request sent before its ack, on purpose: race
     /// pattern P2), which a server may refuse until it is ready.
     pub expectations_errored_early: u64,
-    /// Expectations still open when the run was cut off (neither met nor violated).
+    /// Expectations still open when the run was cut off (neither met nor violated), and
+    /// those left with nothing to judge them by: they needed a value an earlier
+    /// expectation was to capture, which it never did because the server refused that
+    /// request with its error event.
     pub expectations_cut: u64,
     /// Expectations still open when the server cleanly refused their connection (a close
     /// code listed in `reject.close`, or the `reject.message` kind, before acceptance):

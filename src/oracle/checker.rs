@@ -885,9 +885,11 @@ impl ConnChecker {
         };
         if self.counts.expectations_errored > 0 && needs_uncaptured(&pending, &self.captures) {
             // What it tests was to come from an answer the server refused with its error
-            // (nothing captured): this request depended on the refused one.
+            // (nothing captured): this request depended on the refused one. Nothing judges
+            // it, as nothing judges one the run's end cut; it is no error answer of its own
+            // (the error rate counts the refused request once).
             self.pending.push(pending);
-            self.resolve(self.pending.len() - 1, Resolution::Errored);
+            self.resolve(self.pending.len() - 1, Resolution::Cut);
             return id;
         }
         if absent {

@@ -107,7 +107,8 @@ fn verdict_case(summary: &Summary, suite: &str) -> Case {
 /// An oracle as a case: a failure naming its violations, a pass without any, and
 /// `skipped` in a run that could not judge the target (unusable, misconfigured,
 /// client-limited, unreadable) or accepted no connection (cut before its load): its
-/// violations are no findings, and its silence is no pass, as the console says.
+/// violations are no findings, and its silence is no pass, as the console says. So are
+/// violations the verdict excuses ([`Summary::violations_found`]: an inconclusive run's).
 fn oracle_case(summary: &Summary, suite: &str, oracle: &OracleKind) -> Case {
     let name = oracle.name();
     // A run that accepted no connection (cut before the load started) judged nothing
@@ -128,6 +129,24 @@ fn oracle_case(summary: &Summary, suite: &str, oracle: &OracleKind) -> Case {
         };
     }
     let count = summary.violations.of(*oracle);
+    if count > 0 && summary.violations_found(Some(*oracle)) == 0 {
+        // The verdict excuses them (an inconclusive run's: a server that went down cut
+        // them): counted, no findings, and no pass either.
+        return Case {
+            classname: format!("{suite}.oracle"),
+            name: name.to_string(),
+            failure: Some(Failure {
+                element: "skipped",
+                kind: summary.verdict.name(),
+                message: format!(
+                    "{}, not findings: the verdict says why ({})",
+                    plural(count, "violation"),
+                    summary.verdict.name()
+                ),
+                body: String::new(),
+            }),
+        };
+    }
     let first: Vec<&Violation> = summary
         .violations
         .first

@@ -167,6 +167,21 @@ fn a_run_that_could_not_judge_the_target_is_an_error_and_lists_only_oracles_that
     let els = elements(&junit(&cut));
     let skipped = els.iter().filter(|(n, _)| n == "skipped").count();
     assert_eq!(skipped, cut.oracles.len(), "{els:?}");
+    // An inconclusive run's violations (a server that went down cut them) are no
+    // findings either: the oracles that saw them are skipped, saying so, not failed.
+    let mut excused = summary();
+    excused.verdict = crate::model::Verdict::Inconclusive;
+    let els = elements(&junit(&excused));
+    assert!(!els.iter().any(|(n, _)| n == "failure"), "{els:?}");
+    let skipped: Vec<&String> = els
+        .iter()
+        .filter(|(n, _)| n == "skipped")
+        .map(|(_, a)| &a["message"])
+        .collect();
+    assert!(
+        skipped.iter().any(|m| m.contains("not findings")),
+        "{skipped:?}"
+    );
 }
 
 #[test]

@@ -81,28 +81,37 @@ impl Redactor {
         self.index.get_or_init(|| Index::new(&self.tokens))
     }
 
-    /// Whether there is nothing to redact.
+    /// Whether it holds no token nor value to look for (a quoted URL's secret query
+    /// values are hidden all the same: [`Self::redact`]).
     pub fn is_empty(&self) -> bool {
         self.tokens.is_empty() && self.env.is_empty()
     }
 
     /// `text` with every whole token replaced by its label, every piece of one by
-    /// `<part of a token>`, and every value from the environment by its `${NAME}`;
-    /// borrowed when none occurs.
+    /// `<part of a token>`, every value from the environment by its `${NAME}`, and every
+    /// secret-named query parameter's value by `***`
+    /// ([`crate::model::url::masked_query_params`]); borrowed when none occurs.
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let tokens = if self.tokens.is_empty() {
             Cow::Borrowed(text)
         } else {
             self.index().redact(text)
         };
-        if self.env.is_empty() {
-            return tokens;
-        }
-        let hidden = self.env.hide(&tokens);
-        if hidden == *tokens {
+        let hidden = if self.env.is_empty() {
             tokens
         } else {
-            Cow::Owned(hidden)
+            let hidden = self.env.hide(&tokens);
+            if hidden == *tokens {
+                tokens
+            } else {
+                Cow::Owned(hidden)
+            }
+        };
+        // A URL's secret-named query value the server quoted, whatever filled it (a
+        // feeder's column, a placeholder): no list of the run's values holds those.
+        match crate::model::url::masked_query_params(&hidden) {
+            Cow::Borrowed(_) => hidden,
+            Cow::Owned(masked) => Cow::Owned(masked),
         }
     }
 

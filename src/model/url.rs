@@ -128,6 +128,54 @@ pub fn literal_credentials(url: &str) -> Vec<String> {
     found
 }
 
+/// `text` (what a server sent: an error page quoting the request line, a message quoting
+/// its URL) with the value of every query parameter named for a secret ([`SECRET_PARAMS`])
+/// shown as [`PASSWORD_SHOWN`]: a parameter after `?`, `&` or `;`, its value up to the
+/// next `&`, `;`, `#`, quote, angle bracket or white space. What a per-connection target
+/// (`?access_token={{feed.key}}`) held, which no list of the run's values has.
+pub fn masked_query_params(text: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let name_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'%');
+    let value_end = |from: usize| {
+        bytes[from..]
+            .iter()
+            .position(|b| {
+                matches!(b, b'&' | b';' | b'#' | b'"' | b'\'' | b'<' | b'>')
+                    || b.is_ascii_whitespace()
+            })
+            .map_or(bytes.len(), |i| from + i)
+    };
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut at = 0;
+    while let Some(i) = bytes[at..].iter().position(|b| *b == b'=').map(|i| at + i) {
+        let start = bytes[..i]
+            .iter()
+            .rposition(|b| !name_byte(*b))
+            .map_or(0, |p| p + 1);
+        let after_separator = start > 0 && matches!(bytes[start - 1], b'?' | b'&' | b';');
+        let end = value_end(i + 1);
+        let value = &text[i + 1..end];
+        if after_separator
+            && start < i
+            && is_secret_param(&text[start..i])
+            && !value.is_empty()
+            && value != PASSWORD_SHOWN
+            && !is_references_only(value)
+        {
+            out.push_str(&text[copied..=i]);
+            out.push_str(PASSWORD_SHOWN);
+            copied = end;
+        }
+        at = end.max(i + 1);
+    }
+    if copied == 0 {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    out.push_str(&text[copied..]);
+    std::borrow::Cow::Owned(out)
+}
+
 /// Whether URL `url`, as stampede showed it ([`shown_url`]), lost a credential to `***`
 /// (its userinfo's password, or a [`SECRET_PARAMS`] value): dialled as it stands, it
 /// sends `***` where the server wants the credential.
@@ -517,6 +565,27 @@ mod tests {
     /// A credential pasted into the query (k6 style) is never shown: its value is
     /// masked wherever the URL is shown; other parameters, and a secret's value written as
     /// a reference alone, are shown as written.
+    #[test]
+    fn secret_query_values_in_a_servers_text_are_masked() {
+        assert_eq!(
+            masked_query_params("400: GET /ws?access_token=LIT0SECRET&room=a HTTP/1.1"),
+            "400: GET /ws?access_token=***&room=a HTTP/1.1"
+        );
+        assert_eq!(
+            masked_query_params("see \"/x?room=a;api_key=K-9\" and key=plain"),
+            "see \"/x?room=a;api_key=***\" and key=plain"
+        );
+        let untouched = "GET /ws?room=a&user=b token: x=1";
+        assert!(matches!(
+            masked_query_params(untouched),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            masked_query_params("?token=${TOK}&sig=***"),
+            "?token=${TOK}&sig=***"
+        );
+    }
+
     #[test]
     fn the_literal_credentials_of_a_url_are_found_for_the_redactor() {
         assert_eq!(

@@ -563,7 +563,15 @@ struct CheckerRare {
     /// unless records of that kind were then left unclaimed
     /// ([`ConnChecker::settle_held_identity`]).
     held_identity: Vec<HeldIdentity>,
+    /// The latest [`STRAYS_KEPT`] correlated records of kinds the expectation they
+    /// correlated with does not name: `(key_hash of the correlation value, key_hash of the
+    /// kind, when)`, for an `expect_none` of that kind opened after it
+    /// ([`ConnChecker::absence_broken_before`]).
+    strays: VecDeque<(u64, u64, Instant)>,
 }
+
+/// How many correlated strays a connection remembers ([`CheckerRare::strays`]).
+const STRAYS_KEPT: usize = 16;
 
 /// A learned identity finding set aside ([`CheckerRare::held_identity`]).
 struct HeldIdentity {
@@ -1285,6 +1293,7 @@ impl ConnChecker {
                 }
             } else {
                 note_stray(&mut self.pending[idx], event);
+                self.keep_stray(idx, event, now);
             }
             return;
         }
@@ -2051,6 +2060,23 @@ impl ConnChecker {
                 "{error} (before this expect_none opened: it answered the expect before it)"
             ));
         }
+        let stray = self.rare.as_ref().and_then(|r| {
+            r.strays
+                .iter()
+                .filter(|(k, _, at)| *k == key && after_send(*at))
+                .find_map(|(_, kind, _)| {
+                    p.state
+                        .pattern()
+                        .iter()
+                        .find(|i| key_hash(&i.event) == *kind)
+                })
+        });
+        if let Some(item) = stray {
+            return Some(format!(
+                "{} (before this expect_none opened, while the expect before it waited)",
+                item.event
+            ));
+        }
         let captures = &self.captures;
         let i = self.buffer.iter().position(|b| {
             belongs(p, b)
@@ -2063,6 +2089,20 @@ impl ConnChecker {
         let b = self.buffer.remove(i)?;
         self.buffered_bytes -= b.bytes;
         Some(format!("{} (before this expect_none opened)", b.event))
+    }
+
+    /// Remembers a correlated record of kind `event` that the open expectation at `idx`
+    /// does not name ([`CheckerRare::strays`]): an `expect_none` of that kind for the same
+    /// request, opened after it, judges it. Out of line: strays are rare.
+    #[cold]
+    #[inline(never)]
+    fn keep_stray(&mut self, idx: usize, event: &str, now: Instant) {
+        let Some((_, value)) = &self.pending[idx].correlate else {
+            return;
+        };
+        let entry = (key_hash(value), key_hash(event), now);
+        let strays = &mut self.rare.get_or_insert_default().strays;
+        keep_recent_n(strays, entry, STRAYS_KEPT);
     }
 
     /// Files the violation of the absence at `idx`, broken by what `seen` says.

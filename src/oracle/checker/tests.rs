@@ -2837,6 +2837,26 @@ fn a_correlated_absence_judges_what_its_request_got_before_it_opened() {
     let absence = ch.expect(none, Some((t0, t0)), t0);
     assert!(!ch.is_pending(absence));
     assert_eq!(ch.violations.len(), 1, "{:?}", ch.violations);
+    // A forbidden kind that is no error event, come for the request while the `expect`
+    // before the absence waited (a stray of that expectation's): its request's all the
+    // same.
+    let mut ch = checker();
+    let ok = ch.expect(plan_of("ok", Some(("run_id", "r3"))), Some((t0, t0)), t0);
+    ch.on_message(&json!({"type": "rpcerror", "run_id": "r3"}), t0);
+    ch.on_message(&json!({"type": "ok", "run_id": "r3"}), t0);
+    assert!(!ch.is_pending(ok));
+    let mut none = plan_of("rpcerror", Some(("run_id", "r3")));
+    none.absent = true;
+    let absence = ch.expect(none, Some((t0, t0)), t0);
+    assert!(!ch.is_pending(absence));
+    assert_eq!(ch.violations.len(), 1, "{:?}", ch.violations);
+    assert!(
+        ch.violations[0]
+            .seen
+            .starts_with("rpcerror (before this expect_none opened"),
+        "{}",
+        ch.violations[0].seen
+    );
     // Uncorrelated, an absence still counts from its opening.
     let mut ch = checker();
     ch.on_message(&json!({"type": "error"}), t0);

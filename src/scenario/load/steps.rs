@@ -117,9 +117,23 @@ pub(super) fn steps(cx: &mut Ctx<'_>, node: &Node<'_>, sent: &mut Sent) -> Vec<S
         }
         out.push(step);
     }
-    pair_correlated(&mut out, sent.depth > 0);
+    let deepest = pair_correlated(&mut out, sent.depth > 0);
+    if deepest > PAIRED_MAX {
+        cx.report(
+            node.span(),
+            format!(
+                "steps: {deepest} sends here are each paired with a correlated expect after \
+                 them (a pipelined burst), and one stretch pairs at most {PAIRED_MAX}: send \
+                 fewer before their expects (two bursts of half)"
+            ),
+        );
+    }
     out
 }
+
+/// The most sends one stretch pairs with correlated expects ([`Expect::earlier_send`] is a
+/// `u8`: 255 sends back, and the latest).
+const PAIRED_MAX: usize = 256;
 
 /// Sets each correlated `expect`'s [`Expect::earlier_send`] in one step list (`looped`:
 /// a loop's body). The list alternates stretches of sends and of the expectations that
@@ -132,8 +146,10 @@ pub(super) fn steps(cx: &mut Ctx<'_>, node: &Node<'_>, sent: &mut Sent) -> Vec<S
 /// end both. The pairing is the same for every iteration of a loop (a body whose leading
 /// expects outnumber the sends it ends with pairs its first iteration with those only),
 /// but for a loop of answers alone right after the sends ([`pair_loop`]), whose
-/// iterations pair with them in order.
-fn pair_correlated(steps: &mut [Step], looped: bool) {
+/// iterations pair with them in order. Returns the most sends any stretch paired (more
+/// than [`PAIRED_MAX`] is refused).
+fn pair_correlated(steps: &mut [Step], looped: bool) -> usize {
+    let mut deepest = 0;
     // In a loop's body, the expects before its first send answer the sends the previous
     // iteration ended with (the sends before the loop, the first time).
     let mut sends: Vec<usize> = if looped {
@@ -146,7 +162,7 @@ fn pair_correlated(steps: &mut [Step], looped: bool) {
         match &steps[at] {
             Step::Send { .. } | Step::SendText { .. } | Step::SendBinary { .. } => {
                 if !expects.is_empty() {
-                    pair_run(steps, &sends, &expects);
+                    deepest = deepest.max(pair_run(steps, &sends, &expects));
                     sends.clear();
                     expects.clear();
                 }
@@ -157,7 +173,7 @@ fn pair_correlated(steps: &mut [Step], looped: bool) {
             // its latest sends are what the expects after it answer.
             Step::Repeat { steps: body, .. } if !expects_any(body) => {
                 if !expects.is_empty() {
-                    pair_run(steps, &sends, &expects);
+                    deepest = deepest.max(pair_run(steps, &sends, &expects));
                     sends.clear();
                     expects.clear();
                 }
@@ -166,26 +182,26 @@ fn pair_correlated(steps: &mut [Step], looped: bool) {
             // A loop of answers alone right after the sends answers them, over all its
             // iterations.
             Step::Repeat { steps: body, .. } if expects.is_empty() && answers_only(body) => {
-                pair_loop(steps, &sends, at);
+                deepest = deepest.max(pair_loop(steps, &sends, at));
                 sends.clear();
             }
             // A loop with expects of its own answers the stretch before it itself; the
             // sends it ends with start the next one.
             Step::Repeat { .. } => {
-                pair_run(steps, &sends, &expects);
+                deepest = deepest.max(pair_run(steps, &sends, &expects));
                 sends.clear();
                 expects.clear();
                 sends.push(at);
             }
             Step::Close { .. } | Step::Reconnect { .. } => {
-                pair_run(steps, &sends, &expects);
+                deepest = deepest.max(pair_run(steps, &sends, &expects));
                 sends.clear();
                 expects.clear();
             }
             _ => {}
         }
     }
-    pair_run(steps, &sends, &expects);
+    deepest.max(pair_run(steps, &sends, &expects))
 }
 
 /// The sends (and loops of sends alone) after the last step of `steps` that expects.
@@ -226,8 +242,8 @@ fn sends_carrying(step: &Step, field: &str) -> usize {
 }
 
 /// [`pair_correlated`] for the correlated expectations at `run`, after the sends at
-/// `sends`.
-fn pair_run(steps: &mut [Step], sends: &[usize], run: &[usize]) {
+/// `sends`. Returns the most sends one field's expectations paired with.
+fn pair_run(steps: &mut [Step], sends: &[usize], run: &[usize]) -> usize {
     let carrying = |field: &str| {
         sends
             .iter()
@@ -243,6 +259,7 @@ fn pair_run(steps: &mut [Step], sends: &[usize], run: &[usize]) {
         .collect();
     // Worked out over the steps as they are, then written.
     let mut backs: Vec<(usize, usize)> = Vec::new();
+    let mut deepest = 0;
     for field in fields {
         let mine: Vec<usize> = run
             .iter()
@@ -250,6 +267,7 @@ fn pair_run(steps: &mut [Step], sends: &[usize], run: &[usize]) {
             .filter(|&i| matches!(&steps[i], Step::Expect(e) if !e.absent && e.correlate.as_deref() == Some(field.as_str())))
             .collect();
         let paired = carrying(&field).min(mine.len());
+        deepest = deepest.max(paired);
         backs.extend(
             mine.iter()
                 .enumerate()
@@ -261,6 +279,7 @@ fn pair_run(steps: &mut [Step], sends: &[usize], run: &[usize]) {
             e.earlier_send = u8::try_from(back).unwrap_or(u8::MAX);
         }
     }
+    deepest
 }
 
 /// Whether a loop's body holds only the answers to what was sent before it: no send, no
@@ -285,13 +304,13 @@ fn answers_only(body: &[Step]) -> bool {
 /// their field, as the same `expect`s written out would. A body with `k` expects of a field
 /// takes `k` sends fewer back each iteration ([`Expect::earlier_send_step`]): `repeat = 8,
 /// steps = [send]` and then `repeat = 8, steps = [expect]` pair iteration `i` with the
-/// `i`-th send.
-fn pair_loop(steps: &mut [Step], sends: &[usize], at: usize) {
+/// `i`-th send. Returns the most sends one field's expectations paired with.
+fn pair_loop(steps: &mut [Step], sends: &[usize], at: usize) -> usize {
     let Some(Step::Repeat {
         steps: body, times, ..
     }) = steps.get(at)
     else {
-        return;
+        return 0;
     };
     let fields: BTreeSet<&str> = body
         .iter()
@@ -302,6 +321,7 @@ fn pair_loop(steps: &mut [Step], sends: &[usize], at: usize) {
         .collect();
     // (index in the body, sends back at the first iteration, fewer per iteration)
     let mut backs: Vec<(usize, usize, usize)> = Vec::new();
+    let mut deepest = 0;
     for field in fields {
         let carrying: usize = sends
             .iter()
@@ -311,6 +331,7 @@ fn pair_loop(steps: &mut [Step], sends: &[usize], at: usize) {
             .filter(|&i| matches!(&body[i], Step::Expect(e) if !e.absent && e.correlate.as_deref() == Some(field)))
             .collect();
         let paired = carrying.min(mine.len().saturating_mul(*times as usize));
+        deepest = deepest.max(paired);
         backs.extend(
             mine.iter()
                 .enumerate()
@@ -318,7 +339,7 @@ fn pair_loop(steps: &mut [Step], sends: &[usize], at: usize) {
         );
     }
     let Some(Step::Repeat { steps: body, .. }) = steps.get_mut(at) else {
-        return;
+        return deepest;
     };
     for (i, back, step) in backs {
         if let Some(Step::Expect(e)) = body.get_mut(i) {
@@ -326,6 +347,7 @@ fn pair_loop(steps: &mut [Step], sends: &[usize], at: usize) {
             e.earlier_send_step = u8::try_from(step).unwrap_or(u8::MAX);
         }
     }
+    deepest
 }
 
 /// A rendezvous releases the next send, so one must follow it directly; a paced `repeat`

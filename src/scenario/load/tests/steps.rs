@@ -446,3 +446,21 @@ fn a_group_subprotocol_loads_and_is_checked() {
         with_steps("{ close = 1000 }").replace("[[group]]", "[[group]]\nsubprotocol = \"a b\"");
     assert_problem(&bad, "subprotocol: \"a b\" is not a subprotocol name");
 }
+
+/// A pipelined burst pairs each send with a correlated expect after it, at most 256 in one
+/// stretch (how far back an expectation can reach): 257 is refused where the steps are,
+/// not paired wrongly at run time; 256 loads.
+#[test]
+fn a_pipelined_burst_of_more_than_256_pairs_is_refused() {
+    let burst = |n: u32| {
+        with_steps(&format!(
+            "  {{ repeat = {n}, steps = [{{ send = {{ id = \"{{{{run:int}}}}\" }} }}] }},\n  \
+             {{ repeat = {n}, steps = [{{ expect = \"result\", correlate = \"id\" }}] }},"
+        ))
+    };
+    load(&burst(256));
+    assert_problem(
+        &burst(257),
+        "257 sends here are each paired with a correlated expect after them",
+    );
+}

@@ -1038,6 +1038,17 @@ fn oracle_field(
         }
         return Some(field);
     }
+    if let Some(n) = node.filter(|n| !matches!(n.get_ref(), DeValue::Table(_))) {
+        cx.report(
+            n.span(),
+            format!(
+                "{section}: expected a field path (\"user_id\") or a table ({{ field = \
+                 \"user_id\" }}), found {}",
+                walk::found(n.get_ref())
+            ),
+        );
+        return None;
+    }
     let f = Fields::section(cx, node, section, allowed)?.with_owner(section);
     let field = f.req_text(cx, "field");
     // An empty field was reported as such already: one problem, said once.

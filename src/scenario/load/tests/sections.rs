@@ -222,7 +222,7 @@ fn limits_and_oracles_are_checked() {
     );
     bad(
         "[oracles]\nsequence = 7",
-        "oracles.sequence: expected a table, found an integer",
+        "oracles.sequence: expected a field path (\"user_id\") or a table ({ field = \"user_id\" }), found an integer",
     );
     bad(
         "[oracles]\ntype_field = \"\"",

@@ -512,7 +512,10 @@ pub struct ConnChecker {
     /// result after its ack) is owed nothing once the request was refused. Each with when
     /// the error came, for an `expect_none` of that error opened after it
     /// ([`Self::absence_broken_before`]).
-    refused: VecDeque<(u64, Instant)>,
+    /// With the instant its request went out, when known: an expectation of the same
+    /// request correlated on another field (a publish's push, by the message's id) is owed
+    /// nothing either.
+    refused: VecDeque<(u64, Instant, Option<Instant>)>,
     /// Correlated expectations whose deadline ran out while their request's send instants
     /// were known: an answer that comes whole later is timed from its request
     /// ([`Self::answered_late`]). The latest [`LATE_WAITS`] only; empty (no allocation)
@@ -1459,9 +1462,12 @@ impl ConnChecker {
                 self.resolve(idx, Resolution::Met);
                 continue;
             }
+            let sent = p.sent_at.map(|(_, actual)| actual);
             let refused = p.correlate.as_ref().is_some_and(|(_, v)| {
                 let key = key_hash(v);
-                self.refused.iter().any(|(k, _)| *k == key)
+                self.refused
+                    .iter()
+                    .any(|(k, _, of)| *k == key || (sent.is_some() && *of == sent))
             });
             if refused {
                 // Its request was refused with an error: nothing more is owed for it.
@@ -2027,8 +2033,10 @@ impl ConnChecker {
     /// Settles the expectation at `idx` as refused by an error that came `at`, keeping its
     /// correlation value for the request's later expectations ([`Self::refused`]).
     fn settle_errored(&mut self, idx: usize, at: Instant) -> StepPlace {
-        if let Some((_, value)) = &self.pending[idx].correlate {
-            keep_recent_n(&mut self.refused, (key_hash(value), at), REFUSED_KEPT);
+        let p = &self.pending[idx];
+        if let Some((_, value)) = &p.correlate {
+            let sent = p.sent_at.map(|(_, actual)| actual);
+            keep_recent_n(&mut self.refused, (key_hash(value), at, sent), REFUSED_KEPT);
         }
         self.resolve(idx, Resolution::Errored)
     }
@@ -2054,7 +2062,7 @@ impl ConnChecker {
             && self
                 .refused
                 .iter()
-                .any(|(k, at)| *k == key && after_send(*at))
+                .any(|(k, at, _)| *k == key && after_send(*at))
         {
             return Some(format!(
                 "{error} (before this expect_none opened: it answered the expect before it)"

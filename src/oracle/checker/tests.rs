@@ -2903,3 +2903,29 @@ fn an_expectation_that_needs_a_capture_a_refused_request_never_made_is_refused_t
     let id = nothing_refused.expect(dependent(), Some((now, now)), now);
     assert!(nothing_refused.is_pending(id));
 }
+
+/// A request the server refused with its error event owes nothing more, to any of its
+/// expectations: one correlated on another field of the same send (a publish's push, read
+/// by the message's own id where the refusal names the request's) is settled as refused
+/// at its deadline, not charged. Another request's expectation still is.
+#[test]
+fn a_refused_requests_expectation_on_another_field_is_owed_nothing() {
+    let t0 = Instant::now();
+    let run = |same_request: bool| {
+        let mut ch = checker();
+        let sent = Some((t0, t0));
+        ch.expect(plan_of("published", Some(("run_id", "7"))), sent, t0);
+        let other = if same_request {
+            sent
+        } else {
+            let later = t0 + Duration::from_millis(1);
+            Some((later, later))
+        };
+        ch.expect(plan_of("pub", Some(("n", "m-7"))), other, t0);
+        ch.on_message(&json!({"type": "error", "run_id": "7"}), t0);
+        ch.expire(t0 + Duration::from_secs(6));
+        (ch.violations.len(), ch.counts.expectations_errored)
+    };
+    assert_eq!(run(true), (0, 2));
+    assert_eq!(run(false), (1, 1));
+}

@@ -1542,7 +1542,7 @@ pub(super) fn misread(
     if let Some(j) = unread_test_field(reports, unmet, (&misreads, &kept)) {
         return Some(j);
     }
-    if let Some(j) = type_slips(unmet, &misreads) {
+    if let Some(j) = type_slips(plan, unmet, &misreads) {
         return Some(j);
     }
     // Correlated records of other kinds are often the protocol's own acks (Phoenix's
@@ -1729,8 +1729,10 @@ pub(super) fn other_value_told(field: &str, held: &str, id_like: bool, kinds: &s
 
 /// The unreadable verdict of a run whose every unmet expectation failed a `where` test
 /// whose value its answers held as another JSON type ([`Misread::WrongType`]: `"true"`
-/// written for `true`): no answer could pass it. `None` otherwise.
-pub(super) fn type_slips(unmet: u64, misreads: &[&Misread]) -> Option<Judgement> {
+/// written for `true`): no answer could pass it. `None` otherwise, and when the test's
+/// type was chosen on purpose ([`typed_on_purpose`]): then the answers' type is the
+/// server's to answer for.
+pub(super) fn type_slips(plan: &Plan, unmet: u64, misreads: &[&Misread]) -> Option<Judgement> {
     let mut first = None;
     for m in misreads {
         let Misread::WrongType {
@@ -1742,6 +1744,9 @@ pub(super) fn type_slips(unmet: u64, misreads: &[&Misread]) -> Option<Judgement>
         first.get_or_insert((path, wanted, held));
     }
     let (path, wanted, held) = first?;
+    if typed_on_purpose(plan, path) {
+        return None;
+    }
     Some(Judgement {
         verdict: Verdict::Unreadable,
         hint: Some(format!(
@@ -1751,6 +1756,28 @@ pub(super) fn type_slips(unmet: u64, misreads: &[&Misread]) -> Option<Judgement>
              read these answers, so they prove no loss; fix it before charging the server",
             plural(unmet)
         )),
+    })
+}
+
+/// Whether some `where` test of the scenario at `path` writes its value as a typed
+/// placeholder alone (`id = "{{run:int}}"`): the number was asked for, not a string
+/// quoted by mistake, so an answer holding the value as a string is the server's answer.
+fn typed_on_purpose(plan: &Plan, path: &str) -> bool {
+    let typed = |v: &serde_json::Value| {
+        v.as_str().is_some_and(|s| {
+            s.strip_prefix("{{")
+                .and_then(|s| s.strip_suffix("}}"))
+                .is_some_and(|inner| inner.trim().ends_with(":int"))
+        })
+    };
+    plan.scripts.iter().any(|steps| {
+        crate::model::deep_steps(steps).any(|s| match s {
+            Step::Expect(e) => e
+                .checks
+                .iter()
+                .any(|t| t.path == path && matches!(&t.test, Test::Equals(v) if typed(v))),
+            _ => false,
+        })
     })
 }
 

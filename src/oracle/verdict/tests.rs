@@ -5939,3 +5939,26 @@ fn a_clean_run_names_the_frames_no_oracle_could_read() {
     );
     assert!(!hint(false).contains("no oracle could read"));
 }
+
+/// A `where` test whose value the answers held as another type is a slip in the scenario
+/// (unreadable, with the quoting advice) when the file wrote the value; when it wrote a
+/// typed placeholder alone (`id = "{{run:int}}"`), the number was asked for, and a string
+/// in the answers is the server's (no misreading: the unmet expectations stand).
+#[test]
+fn a_where_test_typed_on_purpose_is_no_type_slip() {
+    let misread = crate::model::Misread::WrongType {
+        path: "id".into(),
+        wanted: "1".into(),
+        held: "\"1\"".into(),
+        kinds: vec!["result".into()],
+    };
+    let literal = valid_plan(
+        r#"[{ send = { id = "{{run:int}}" } }, { expect = "result", where = { id = 1 } }]"#,
+    );
+    let slip = type_slips(&literal, 2, &[&misread]);
+    assert_eq!(slip.map(|j| j.verdict), Some(Verdict::Unreadable));
+    let typed = valid_plan(
+        r#"[{ send = { id = "{{run:int}}" } }, { expect = "result", where = { id = "{{run:int}}" } }]"#,
+    );
+    assert!(type_slips(&typed, 2, &[&misread]).is_none());
+}

@@ -1893,10 +1893,12 @@ impl ConnChecker {
         // Unless a finished expectation keeps it, the pattern goes back to the connection.
         let unkept = match (&p.correlate, p.absent) {
             (Some((_, value)), false) => {
-                let ended = match how {
-                    Resolution::Violated => Ended::Failed,
-                    Resolution::Errored => Ended::Errored,
-                    _ => Ended::Settled,
+                let ended = match (how, tests_nothing(&p)) {
+                    (Resolution::Violated, true) => Ended::Failed,
+                    (Resolution::Errored, true) => Ended::Errored,
+                    (Resolution::Violated | Resolution::Errored, false) => Ended::FailedTested,
+                    (_, true) => Ended::Settled,
+                    (_, false) => Ended::SettledTested,
                 };
                 self.keep_done(key_hash(value), p.state, slot, ended)
             }
@@ -2250,6 +2252,7 @@ impl ConnChecker {
             .rev()
             .find(|d| hashes.contains(&d.key))
         {
+            Some(done) if done.ended == Ended::SettledTested => return None,
             Some(done) if done.ended != Ended::Settled => {
                 let (key, ended) = (done.key, done.ended);
                 // After an error, the answer sent anyway is judged as a met one's later
@@ -2280,6 +2283,9 @@ impl ConnChecker {
                     .iter_mut()
                     .rev()
                     .find(|d| hashes.contains(&d.key))?;
+                if done.ended == Ended::SettledTested {
+                    return None;
+                }
                 if done.ended != Ended::Settled {
                     let (key, ended) = (done.key, done.ended);
                     // As above: after an error, the same checks as after a met one.
@@ -2341,7 +2347,7 @@ impl ConnChecker {
                     self.answered_after_error = self.answered_after_error.saturating_add(1);
                 }
             }
-            Ended::Failed | Ended::Settled => {}
+            Ended::Failed | Ended::Settled | Ended::SettledTested | Ended::FailedTested => {}
         }
         whole
     }
@@ -2833,6 +2839,15 @@ enum Ended {
     /// the request), and judged as a met one's is: a second copy, or an event out of its
     /// pattern's order, is a late duplicate all the same.
     Errored,
+    /// Met, cut or refused, with `where` tests: what comes after for its correlation value
+    /// is its answer only if it passes those tests, which the entry no longer holds, and a
+    /// value other requests share (a channel's) brings their answers too: neither a
+    /// duplicate nor counted.
+    SettledTested,
+    /// Violated or answered with the error event, with `where` tests: what comes after is
+    /// counted as arrived, but is no late answer nor the answer sent anyway (it may be
+    /// another request's on a shared value: the next request's broadcast).
+    FailedTested,
 }
 
 // The ring's entry stays as small as its doc on `recent_done` says: 64 per connection.

@@ -2929,3 +2929,39 @@ fn a_refused_requests_expectation_on_another_field_is_owed_nothing() {
     assert_eq!(run(true), (0, 2));
     assert_eq!(run(false), (1, 1));
 }
+
+/// A finished expectation with `where` tests, correlated on a value its connection's other
+/// requests share (a channel's identifier): a later record of its kind that fails its
+/// tests (the next request's broadcast, another nonce) is not its answer. Met, that record
+/// is no duplicate; unmet, it is no late answer that would excuse the loss as slowness.
+#[test]
+fn a_record_failing_a_finished_expectations_where_is_not_its_answer() {
+    let t0 = Instant::now();
+    let spoken = |nonce: &str| {
+        let mut p = plan_of("spoken", Some(("channel", "room-1")));
+        p.rare_mut().checks = vec![FieldTest {
+            path: "nonce".into(),
+            test: Test::Equals(json!(nonce)),
+        }];
+        p
+    };
+    let record = |nonce: &str| json!({"type": "spoken", "channel": "room-1", "nonce": nonce});
+    let plain = || {
+        let spec = Arc::new(OracleSpec::default());
+        ConnChecker::new(spec, who(), Instant::now(), vec!["channel".into()]).with_bodies()
+    };
+    // Met, then the next request's broadcast on the channel.
+    let mut ch = plain();
+    let met = ch.expect(spoken("n0"), Some((t0, t0)), t0);
+    ch.on_message(&record("n0"), t0);
+    assert!(!ch.is_pending(met));
+    ch.on_message(&record("m0"), t0);
+    assert!(ch.violations.is_empty(), "{:?}", ch.violations);
+    // Unmet: the first request's answer never came; the next one's is no late answer.
+    let mut ch = plain();
+    ch.expect(spoken("n0"), Some((t0, t0)), t0);
+    ch.expire(t0 + Duration::from_secs(6));
+    ch.on_message(&record("m0"), t0 + Duration::from_secs(7));
+    assert_eq!(ch.violations.len(), 1, "{:?}", ch.violations);
+    assert!(ch.violations[0].late_ms.is_none(), "{:?}", ch.violations[0]);
+}

@@ -228,6 +228,30 @@ pub fn literals_not_stored(auth: &AuthPlan) -> Vec<&'static str> {
     envs
 }
 
+/// The variables of `auth`'s `env` sources whose scenario `default` a saved plan does not
+/// store (any value but the public development secret), unset in this process's
+/// environment (`lookup`): what a replay of the saved plan must be run with, since the
+/// run that made it used the default.
+pub fn env_defaults_not_stored(
+    auth: &AuthPlan,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Vec<String> {
+    let sources = std::iter::once(&auth.secret)
+        .chain(auth.key.as_ref())
+        .chain(auth.public_key.as_ref());
+    sources
+        .filter_map(|s| match s {
+            SecretSource::Env {
+                name,
+                default: Some(default),
+            } if default.value() != Some(DEV_SECRET) && lookup(name).is_none() => {
+                Some(name.clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// The environment variable that supplies a literal `what` a saved plan does not store.
 pub fn literal_env(what: &str) -> &'static str {
     match what {

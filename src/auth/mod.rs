@@ -17,8 +17,8 @@ mod source;
 
 pub use encode::REGISTERED_CLAIMS;
 pub use keys::{
-    literal_env, literals_not_stored, private_key_problem, public_key_problem, resolve_keys,
-    secret_is_empty, Keys,
+    env_defaults_not_stored, literal_env, literals_not_stored, private_key_problem,
+    public_key_problem, resolve_keys, secret_is_empty, Keys,
 };
 pub use placement::{attach, attach_with, first_message, PlacementError, UpgradeExtras};
 pub use redact::{hide_token_shaped, label as token_label, Redactor, TOKEN_SHAPED};

@@ -504,3 +504,27 @@ fn a_private_key_of_the_wrong_kind_is_told_in_words() {
         "{err}"
     );
 }
+
+/// An `env` secret the run took from the scenario's default, the variable unset: a saved
+/// plan does not store that default (the public development secret aside), so a replay
+/// needs the variable set, and the suggestion says so; set, or the development secret,
+/// nothing to add.
+#[test]
+fn an_env_default_a_saved_plan_does_not_store_is_named_for_the_replay() {
+    let with_default = |default: &str| {
+        let mut plan = auth_plan(JwtAlg::Hs256);
+        plan.secret = SecretSource::Env {
+            name: "HUNT_SECRET".into(),
+            default: Some(default.into()),
+        };
+        plan
+    };
+    let unset = |_: &str| None;
+    let set = |_: &str| Some("from-env".to_string());
+    assert_eq!(
+        env_defaults_not_stored(&with_default("DefSekrit55"), &unset),
+        ["HUNT_SECRET"]
+    );
+    assert!(env_defaults_not_stored(&with_default("DefSekrit55"), &set).is_empty());
+    assert!(env_defaults_not_stored(&with_default(crate::model::DEV_SECRET), &unset).is_empty());
+}

@@ -895,13 +895,20 @@ fn target_to_fill(target: &Target) -> Option<[&'static str; 2]> {
 
 /// What a suggested `replay` or `shrink` of `repro` must be run with before it: the
 /// variables of the keys its scenario gave as literals, which repro files never store
-/// (`STAMPEDE_JWT_SECRET='<the scenario's secret>' `), each with a placeholder the user
-/// fills in; without them the command is refused. Empty when the file has what it needs.
+/// (`STAMPEDE_JWT_SECRET='<the scenario's value>' `), and of `env` sources the hunt ran on
+/// the scenario's default for, which they do not store either (`…='<the scenario's
+/// default>' `), each with a placeholder the user fills in; without them the command is
+/// refused. Empty when the file has what it needs.
 pub(super) fn env_to_set_said(repro: &Repro) -> String {
-    crate::auth::literals_not_stored(&repro.plan.auth)
+    let auth = &repro.plan.auth;
+    let literals = crate::auth::literals_not_stored(auth)
         .into_iter()
-        .map(|name| format!("{name}='<the scenario's value>' "))
-        .collect()
+        .map(|name| format!("{name}='<the scenario's value>' "));
+    let lookup = |name: &str| std::env::var(name).ok();
+    let defaults = crate::auth::env_defaults_not_stored(auth, &lookup)
+        .into_iter()
+        .map(|name| format!("{name}='<the scenario's default>' "));
+    literals.chain(defaults).collect()
 }
 
 /// [`target_to_fill`] as it follows a suggested command in a sentence (` --target '<the

@@ -137,9 +137,10 @@ pub fn render_comparison<W: Write>(c: &Comparison, w: &mut W) -> io::Result<()> 
             base_verdicts(v)
         )?;
     }
+    let width = phase_width(&c.rows);
     writeln!(
         w,
-        "\n{:<14}{:<8}{:>12} {:>12} {:>10} {:>10}  verdict",
+        "\n{:<width$}{:<8}{:>12} {:>12} {:>10} {:>10}  verdict",
         "phase (ms)", "stat", "base", "new", "change", "spread"
     )?;
     let mut last_phase = "";
@@ -150,12 +151,21 @@ pub fn render_comparison<W: Write>(c: &Comparison, w: &mut W) -> io::Result<()> 
             row.phase.as_str()
         };
         last_phase = &row.phase;
-        render_row(w, phase, row)?;
+        render_row(w, (phase, width), row)?;
     }
     render_verdict(c, w)
 }
 
-fn render_row<W: Write>(w: &mut W, phase: &str, r: &Row) -> io::Result<()> {
+/// The phase column's width: as wide as the longest phase name (a named expectation's
+/// `turn:subscription`) and one space, at least 14: a long name never runs into its
+/// statistic.
+fn phase_width(rows: &[Row]) -> usize {
+    rows.iter()
+        .map(|r| r.phase.chars().count() + 1)
+        .fold(14, usize::max)
+}
+
+fn render_row<W: Write>(w: &mut W, (phase, width): (&str, usize), r: &Row) -> io::Result<()> {
     let change = r.change.map_or_else(|| "-".to_string(), signed_percent);
     // A share shows as a percentage, as its stat (`conn %`) says; the rest as they are.
     let shown = |v: f64| match r.unit {
@@ -193,7 +203,7 @@ fn render_row<W: Write>(w: &mut W, phase: &str, r: &Row) -> io::Result<()> {
         w,
         // A space between the columns: a value wider than its column (a +139258.6%
         // change) still stands apart from the next.
-        "{phase:<14}{:<8}{:>12.3} {:>12.3} {change:>10} {spread:>10}  {verdict}",
+        "{phase:<width$}{:<8}{:>12.3} {:>12.3} {change:>10} {spread:>10}  {verdict}",
         r.stat,
         shown(r.base),
         shown(r.new)
@@ -352,8 +362,33 @@ mod tests {
             client_lag: None,
         };
         let mut out = Vec::new();
-        render_row(&mut out, "turn", &row).unwrap();
+        render_row(&mut out, ("turn", 14), &row).unwrap();
         let line = String::from_utf8(out).unwrap();
         assert!(line.contains("1868.799 +139258.6%"), "{line}");
+    }
+
+    /// A phase name longer than the column (a named expectation's) stands apart from its
+    /// statistic, and the header's columns line up with the rows'.
+    #[test]
+    fn a_long_phase_name_keeps_its_column_apart() {
+        let row = Row {
+            metric: "turn:subscription.p50".into(),
+            phase: "turn:subscription".into(),
+            stat: "p50".into(),
+            base: 7.415,
+            new: 7.291,
+            change: Some(-0.017),
+            spread: None,
+            tolerance: 0.1,
+            verdict: Verdict::Unchanged,
+            unit: Unit::Ms,
+            client_lag: None,
+        };
+        let width = phase_width(std::slice::from_ref(&row));
+        assert_eq!(width, "turn:subscription".len() + 1);
+        let mut out = Vec::new();
+        render_row(&mut out, ("turn:subscription", width), &row).unwrap();
+        let line = String::from_utf8(out).unwrap();
+        assert!(line.starts_with("turn:subscription p50"), "{line}");
     }
 }

@@ -113,39 +113,31 @@ fn oracle_case(summary: &Summary, suite: &str, oracle: &OracleKind) -> Case {
     let name = oracle.name();
     // A run that accepted no connection (cut before the load started) judged nothing
     // either, whatever its verdict.
+    let skipped = |message: String| Case {
+        classname: format!("{suite}.oracle"),
+        name: name.to_string(),
+        failure: Some(Failure {
+            element: "skipped",
+            kind: summary.verdict.name(),
+            message,
+            body: String::new(),
+        }),
+    };
     if !summary.verdict.exercised() || summary.counters.accepted == 0 {
-        return Case {
-            classname: format!("{suite}.oracle"),
-            name: name.to_string(),
-            failure: Some(Failure {
-                element: "skipped",
-                kind: summary.verdict.name(),
-                message: format!(
-                    "not judged: the run could not judge the target ({}; see the verdict)",
-                    summary.verdict.name()
-                ),
-                body: String::new(),
-            }),
-        };
+        return skipped(format!(
+            "not judged: the run could not judge the target ({}; see the verdict)",
+            summary.verdict.name()
+        ));
     }
     let count = summary.violations.of(*oracle);
     if count > 0 && summary.violations_found(Some(*oracle)) == 0 {
         // The verdict excuses them (an inconclusive run's: a server that went down cut
         // them): counted, no findings, and no pass either.
-        return Case {
-            classname: format!("{suite}.oracle"),
-            name: name.to_string(),
-            failure: Some(Failure {
-                element: "skipped",
-                kind: summary.verdict.name(),
-                message: format!(
-                    "{}, not findings: the verdict says why ({})",
-                    plural(count, "violation"),
-                    summary.verdict.name()
-                ),
-                body: String::new(),
-            }),
-        };
+        return skipped(format!(
+            "{}, not findings: the verdict says why ({})",
+            plural(count, "violation"),
+            summary.verdict.name()
+        ));
     }
     let first: Vec<&Violation> = summary
         .violations

@@ -873,20 +873,23 @@ async fn serve_once_then_shed(tcp: tokio::net::TcpStream) {
     while let Some(Ok(Message::Text(text))) = futures_util::StreamExt::next(&mut ws).await {
         let ping: serde_json::Value = serde_json::from_str(text.as_str()).unwrap_or_default();
         if served == 1 {
-            let frame = CloseFrame {
-                code: CloseCode::from(4429),
-                reason: "slow down".into(),
-            };
-            let _ = ws.send(Message::Close(Some(frame))).await;
-            let _ = futures_util::StreamExt::next(&mut ws).await;
+            common::close_and_drain(&mut ws, 4429, "slow down").await;
             return;
         }
         served += 1;
-        let pong = serde_json::json!({"type": "pong", "id": ping["id"]}).to_string();
-        if ws.send(Message::Text(pong.into())).await.is_err() {
+        if pong(&mut ws, &ping).await.is_err() {
             return;
         }
     }
+}
+
+/// Answers `ping` with a `pong` of its `id`.
+async fn pong(
+    ws: &mut common::ServerWs,
+    ping: &serde_json::Value,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    let pong = serde_json::json!({"type": "pong", "id": ping["id"]}).to_string();
+    ws.send(Message::Text(pong.into())).await
 }
 
 /// A server that sheds every connection it accepts before its script ends (a declared
@@ -942,12 +945,7 @@ async fn sheds_reconnects(
         return;
     };
     if !seen.lock().map(|mut s| s.insert(sub)).unwrap_or(false) {
-        let frame = CloseFrame {
-            code: CloseCode::from(1013),
-            reason: "try again later".into(),
-        };
-        let _ = ws.send(Message::Close(Some(frame))).await;
-        let _ = futures_util::StreamExt::next(&mut ws).await;
+        common::close_and_drain(&mut ws, 1013, "try again later").await;
         return;
     }
     let hello = serde_json::json!({"type": "hello"}).to_string();
@@ -956,8 +954,7 @@ async fn sheds_reconnects(
     }
     while let Some(Ok(Message::Text(text))) = futures_util::StreamExt::next(&mut ws).await {
         let ping: serde_json::Value = serde_json::from_str(text.as_str()).unwrap_or_default();
-        let pong = serde_json::json!({"type": "pong", "id": ping["id"]}).to_string();
-        if ws.send(Message::Text(pong.into())).await.is_err() {
+        if pong(&mut ws, &ping).await.is_err() {
             return;
         }
     }

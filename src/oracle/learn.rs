@@ -120,6 +120,10 @@ pub struct NoneAccepted {
     pub target: String,
 }
 
+/// What [`NoneAccepted::what`] adds to the cause when calibration's connections were shed,
+/// which the verdict reads back ([`super::verdict`]'s calibration note).
+pub const SHED_NOTE: &str = ": load shedding";
+
 impl NoneAccepted {
     /// What happened: `the target accepted no calibration connection (http_401)`.
     pub fn what(&self) -> String {
@@ -136,7 +140,7 @@ impl NoneAccepted {
                  waits, is longer)"
             );
         }
-        let shed = if self.shed { ": load shedding" } else { "" };
+        let shed = if self.shed { SHED_NOTE } else { "" };
         format!("the target accepted no calibration connection ({cause}{shed})")
     }
 

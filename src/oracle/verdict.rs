@@ -169,7 +169,8 @@ fn calibration_note(plan: &Plan, reports: &[ConnReport], verdict: Verdict) -> Op
             .flat_map(|r| &r.attempts)
             .any(|a| a.outcome == Outcome::Accepted)
     };
-    if why.ends_with(": load shedding)") && accepted() {
+    let shed = format!("{})", super::learn::SHED_NOTE);
+    if why.ends_with(&shed) && accepted() {
         return Some(format!(
             "before the load, {why}, so nothing was learned; the load's connections were \
              served, so only the learned oracles are missing (`stampede learn` when the \

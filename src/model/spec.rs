@@ -833,6 +833,22 @@ pub const PLACEHOLDERS: &[&str] = &[
     "user", "conn", "run", "group", "sub", "random", "uuid", "marker",
 ];
 
+/// Every `{{$name}}` capture reference in `text`, in order: what the loader checks names
+/// an earlier capture, and what a connection finds captured or not at run time.
+pub fn capture_refs(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("{{") {
+        let after = &rest[at + 2..];
+        let Some(close) = after.find("}}") else { break };
+        if let Some(name) = after[..close].trim().strip_prefix('$') {
+            out.push(name);
+        }
+        rest = &after[close + 2..];
+    }
+    out
+}
+
 /// Placeholders that may be written `{{name:int}}`: alone in a string, the value goes out as
 /// a JSON number (`id = "{{run:int}}"` sends `"id": 3`).
 pub const INT_PLACEHOLDERS: &[&str] = &["user", "conn", "run"];

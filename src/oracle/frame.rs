@@ -190,23 +190,12 @@ pub fn holds_capture(s: &str) -> bool {
     s.as_bytes().windows(3).any(|w| w == b"{{$")
 }
 
-/// Whether `s` refers to a `{{$name}}` that `captures` does not hold: a value the
-/// connection was to capture and never did.
+/// Whether `s` refers to a `{{$name}}` that `captures` does not hold
+/// ([`crate::model::capture_refs`]): a value the connection was to capture and never did.
 pub fn names_uncaptured(s: &str, captures: &BTreeMap<String, Value>) -> bool {
-    let mut rest = s;
-    while let Some(open) = rest.find("{{") {
-        let after = &rest[open + 2..];
-        let Some(close) = after.find("}}") else {
-            return false;
-        };
-        if let Some(name) = after[..close].trim().strip_prefix('$') {
-            if !captures.contains_key(name) {
-                return true;
-            }
-        }
-        rest = &after[close + 2..];
-    }
-    false
+    crate::model::capture_refs(s)
+        .into_iter()
+        .any(|name| !captures.contains_key(name))
 }
 
 /// Whether any string in `value` (keys aside) refers to a capture `captures` does not hold

@@ -1,8 +1,9 @@
 //! `[[answer]]` tables: what every connection sends when the server pings it in band.
 
 use super::steps::capture;
-use super::template::{capture_refs, check_placeholders, to_json, valid_capture_name, CAPTURES};
+use super::template::{check_placeholders, to_json, valid_capture_name, CAPTURES};
 use super::walk::{found, kind, Ctx, Fields, Node};
+use crate::model::capture_refs;
 use crate::model::{deep_steps, AnswerRule, Framing, Scenario, Step};
 use serde_json::Value;
 use std::collections::BTreeSet;

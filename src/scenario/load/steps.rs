@@ -1,8 +1,9 @@
 //! The `steps` script of a group: one inline table per step, nested through `repeat`.
 
 use super::kinds::tests;
-use super::template::{capture_refs, check_placeholders, to_json, valid_capture_name, CAPTURES};
+use super::template::{check_placeholders, to_json, valid_capture_name, CAPTURES};
 use super::walk::{found, in_file_order, kind, Ctx, Fields, Node};
+use crate::model::capture_refs;
 use crate::model::path::{check, lookup};
 use crate::model::{AbortHow, Capture, Dist, Expect, PatternItem, Repeat, Step, Test};
 use std::collections::BTreeSet;

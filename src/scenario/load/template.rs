@@ -88,21 +88,6 @@ pub(super) fn valid_capture_name(name: &str) -> bool {
     !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// Every `{{$name}}` capture reference in `text`.
-pub(super) fn capture_refs(text: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(at) = rest.find("{{") {
-        let after = &rest[at + 2..];
-        let Some(close) = after.find("}}") else { break };
-        if let Some(name) = after[..close].trim().strip_prefix('$') {
-            out.push(name);
-        }
-        rest = &after[close + 2..];
-    }
-    out
-}
-
 /// Points into a string literal when the source spells it verbatim (no escapes, one line);
 /// otherwise at the literal's start, which is still the right line.
 pub(super) fn offset_in(cx: &Ctx<'_>, span: &Range<usize>, value: &str, at: usize) -> Range<usize> {

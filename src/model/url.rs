@@ -36,7 +36,7 @@ pub fn dial_url(
 /// references alone (no defaults) is kept: it shows no secret, and a repro holding it can
 /// be replayed.
 pub fn shown_url(url: &str) -> String {
-    let url = masked_query(url);
+    let url = masked_query_params(url).into_owned();
     let Some(password) = password_range(&url) else {
         return url;
     };
@@ -68,35 +68,6 @@ pub const SECRET_PARAMS: &[&str] = &[
     "signature",
     "token",
 ];
-
-/// `url` with the literal value of each [`SECRET_PARAMS`] query parameter replaced by
-/// `***`. Pieces are split at `&` and `=`, so a `${NAME:-default}` holding either in a
-/// secret's value is masked whole with it.
-fn masked_query(url: &str) -> String {
-    let Some(Range { start: q, end }) = query_range(url) else {
-        return url.to_string();
-    };
-    let mut shown = url[..q].to_string();
-    // `&` separates parameters, and `;` too for some servers: each kept as written.
-    for piece in url[q..end].split_inclusive(['&', ';']) {
-        let (pair, separator) = match piece.strip_suffix(['&', ';']) {
-            Some(pair) => (pair, &piece[pair.len()..]),
-            None => (piece, ""),
-        };
-        match pair.split_once('=') {
-            Some((name, value))
-                if is_secret_param(name) && !value.is_empty() && !is_references_only(value) =>
-            {
-                shown.push_str(name);
-                shown.push('=');
-                shown.push_str(PASSWORD_SHOWN);
-            }
-            _ => shown.push_str(pair),
-        }
-        shown.push_str(separator);
-    }
-    shown + &url[end..]
-}
 
 /// The credentials URL `url` holds literally (not as `${NAME}` references): its userinfo's
 /// password and the values of its query parameters named for a secret ([`SECRET_PARAMS`]),

@@ -99,7 +99,8 @@ pub fn comparison_json(c: &Comparison) -> Value {
         "worse_verdicts": worse,
         "skipped": skipped,
         "left_out": paths(&c.left_out),
-        "unjudged": c.unjudged,
+        // Every reason the result line gives, not only those the comparison kept in words.
+        "unjudged": if c.not_judged() { not_judged_reasons(c) } else { c.unjudged.clone() },
         "regressed": c.regressed(),
         "not_judged": c.not_judged(),
     })
@@ -272,14 +273,27 @@ fn base_verdicts(v: &WorseVerdict) -> String {
     }
 }
 
-/// The result line of a comparison that could not judge what got worse: the NEW runs'
-/// client fell behind or stalled (or ended client-limited), a side had no run left to
-/// compare, or a phase that got worse had too few samples, so the server is shown neither
-/// slower nor as fast.
+/// The result line of a comparison that could not judge what got worse
+/// ([`not_judged_reasons`]).
 fn not_judged_line(c: &Comparison) -> String {
-    if let Some(why) = c.unjudged.first().filter(|_| c.rows.is_empty()) {
+    format!("not judged: {} (exit 8)", not_judged_reasons(c).join("; "))
+}
+
+/// Why a comparison could not judge what got worse, in words, one entry per reason: the
+/// NEW runs' client fell behind or stalled (or ended client-limited), a side had no run
+/// left to compare, no BASE run exercised the target, or a phase that got worse had too
+/// few samples, so the server is shown neither slower nor as fast. What the console's
+/// result line joins and the JSON's `unjudged` lists.
+pub fn not_judged_reasons(c: &Comparison) -> Vec<String> {
+    if c.rows.is_empty() && !c.unjudged.is_empty() {
         // A side with no run left: nothing else to say.
-        return format!("not judged: {why} (exit 8)");
+        return c.unjudged.clone();
+    }
+    if let Some(verdict) = c.base_unexercised {
+        return vec![format!(
+            "no base run exercised the target (verdict {verdict}), so there is no baseline \
+             to compare with: run BASE again where it reaches its target"
+        )];
     }
     let rows: Vec<String> = c
         .not_judged_rows()
@@ -291,12 +305,6 @@ fn not_judged_line(c: &Comparison) -> String {
         .iter()
         .filter(|v| v.client_limited())
         .count();
-    if let Some(verdict) = c.base_unexercised {
-        return format!(
-            "not judged: no base run exercised the target (verdict {verdict}), so there is no \
-             baseline to compare with: run BASE again where it reaches its target (exit 8)"
-        );
-    }
     let mut what = Vec::new();
     if !rows.is_empty() {
         what.push(format!(
@@ -311,21 +319,16 @@ fn not_judged_line(c: &Comparison) -> String {
             plural(limited as u64, "new run")
         ));
     }
-    let mut line = String::new();
+    let mut reasons = Vec::new();
     if !what.is_empty() {
-        line = format!(
+        reasons.push(format!(
             "{}; those timings are not trustworthy, so the server is shown neither slower \
              nor as fast: run NEW again on a quieter machine",
             what.join("; ")
-        );
+        ));
     }
-    for why in &c.unjudged {
-        if !line.is_empty() {
-            line.push_str("; ");
-        }
-        line.push_str(why);
-    }
-    format!("not judged: {line} (exit 8)")
+    reasons.extend(c.unjudged.iter().cloned());
+    reasons
 }
 
 fn percent(fraction: f64) -> String {
@@ -365,6 +368,70 @@ mod tests {
         render_row(&mut out, ("turn", 14), &row).unwrap();
         let line = String::from_utf8(out).unwrap();
         assert!(line.contains("1868.799 +139258.6%"), "{line}");
+    }
+
+    fn row(metric: &str, verdict: Verdict) -> Row {
+        Row {
+            metric: metric.into(),
+            phase: "turn".into(),
+            stat: "p99".into(),
+            base: 10.0,
+            new: 20.0,
+            change: Some(1.0),
+            spread: None,
+            tolerance: 0.1,
+            verdict,
+            unit: Unit::Ms,
+            client_lag: None,
+        }
+    }
+
+    /// A comparison not judged for a reason only its rows hold (the NEW client fell
+    /// behind) lists that reason in the JSON's `unjudged`, as its result line gives it: a
+    /// CI step reading the JSON alone learns why.
+    #[test]
+    fn the_jsons_unjudged_lists_every_reason_the_result_line_gives() {
+        let c = Comparison {
+            scenario: "s".into(),
+            base_runs: vec!["b".into()],
+            new_runs: vec!["n".into()],
+            tolerance: 0.1,
+            forced: None,
+            warnings: Vec::new(),
+            skipped: Vec::new(),
+            rows: vec![
+                row("turn.p99", Verdict::NotJudged(CLIENT_FELL_BEHIND)),
+                row("turn.p50", Verdict::Unchanged),
+            ],
+            missing: Vec::new(),
+            worse_verdicts: Vec::new(),
+            left_out: Vec::new(),
+            unjudged: vec!["a thin phase".into()],
+            base_unexercised: None,
+        };
+        assert!(c.not_judged());
+        let json = comparison_json(&c);
+        let listed: Vec<&str> = json["unjudged"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        assert_eq!(listed.len(), 2, "{listed:?}");
+        assert!(
+            listed[0].contains("client fell behind (turn.p99 +100.0%)"),
+            "{listed:?}"
+        );
+        assert_eq!(listed[1], "a thin phase");
+        let line = not_judged_line(&c);
+        assert_eq!(line, format!("not judged: {} (exit 8)", listed.join("; ")));
+        // Judged: `unjudged` holds what the comparison kept, nothing more.
+        let judged = Comparison {
+            rows: vec![row("turn.p99", Verdict::Regression)],
+            unjudged: Vec::new(),
+            ..c
+        };
+        assert_eq!(comparison_json(&judged)["unjudged"], serde_json::json!([]));
     }
 
     /// A phase name longer than the column (a named expectation's) stands apart from its

@@ -640,6 +640,7 @@ fn compare_sides(base: Side, new: Side, opts: &CompareOptions) -> Result<Compari
     warnings.extend(single_run_note(base.len(), &rows));
     warnings.extend(shared);
     unjudged.extend(stalled_note(&new, &rows));
+    unjudged.extend(partial_rates_note(&rows));
     unjudged.extend(thin_phases_note(&thin));
     unjudged.extend(grown);
     Ok(Comparison {
@@ -738,6 +739,19 @@ fn leave_out_unmeasured(runs: Vec<Run>) -> (Vec<Run>, Vec<PathBuf>) {
         r.summary.stopped == StopReason::Interrupted || r.summary.counters.attempted == 0
     });
     (kept, out.into_iter().map(|r| r.path).collect())
+}
+
+/// Why a throughput that got worse on a merged side is not judged ([`RATES_PARTIAL`]), in
+/// words: without it, the only reason would be the row's own.
+fn partial_rates_note(rows: &[Row]) -> Option<String> {
+    let row = rows
+        .iter()
+        .find(|r| r.verdict == Verdict::NotJudged(RATES_PARTIAL))?;
+    Some(format!(
+        "{} got worse, but {RATES_PARTIAL} (its shards did not run side by side): merge \
+         shards that ran together, or compare their latencies only",
+        row.metric
+    ))
 }
 
 /// The note on NEW runs whose client stalled, when it kept a row that got worse from being

@@ -634,6 +634,12 @@ fn a_merged_side_whose_rates_are_not_the_whole_load_judges_no_throughput() {
         Verdict::NotJudged(RATES_PARTIAL)
     );
     assert!(!c.regressed() && c.not_judged(), "{:#?}", c.rows);
+    // Said in words too, for the result line and the JSON.
+    let why = c.unjudged.join("; ");
+    assert!(
+        why.contains(THROUGHPUT) && why.contains(RATES_PARTIAL),
+        "{why}"
+    );
     let c = compared(consistent_base(), vec![partial("n1", 3000.0)]).unwrap();
     assert_eq!(
         verdict_of(&c, THROUGHPUT),

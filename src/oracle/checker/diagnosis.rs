@@ -140,8 +140,12 @@ impl ConnChecker {
     /// pattern names the kind, and which the record lacks the correlation field of, notes
     /// it ([`Strays::fieldless`]): its answer may be this record, under another field; one
     /// that holds the field with another value notes the first such value
-    /// ([`Strays::other_value`]).
+    /// ([`Strays::other_value`]), unless that value is a finished expectation's.
     pub(super) fn note_fieldless<J: Tree>(&mut self, event: &str, msg: &J) {
+        // A record for a request whose expectation finished (a late answer, the next
+        // request's window open when it came) is no answer held under another value: its
+        // value is its own request's.
+        let finished = self.finished(msg);
         for p in &mut self.pending {
             let Some((field, _)) = &p.correlate else {
                 continue;
@@ -162,6 +166,7 @@ impl ConnChecker {
                         strays.fieldless_kinds.push(event.to_string());
                     }
                 }
+                Some(_) if finished => {}
                 Some(held) => {
                     let strays = p.strays.get_or_insert_with(Box::default);
                     if strays.other_value.is_none() {

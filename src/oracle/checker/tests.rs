@@ -237,6 +237,82 @@ fn an_answer_that_came_whole_after_its_deadline_is_kept_as_late() {
     }
 }
 
+/// A paced connection whose server falls ever further behind (each answer 150 ms later
+/// than the one before, a request every 50 ms, a 1 s deadline) has dozens of requests
+/// past their deadlines at once: every answer that then comes whole is timed, the oldest
+/// and slowest too (forgetting them understated the tail by a third).
+#[test]
+fn every_late_answer_of_a_server_falling_behind_is_timed() {
+    let t = Instant::now();
+    let at = |ms: u64| t + Duration::from_millis(ms);
+    let mut ch = ConnChecker::new(spec(), who(), t, vec!["run_id".into()]);
+    let mut f = Feed { seq: 0 };
+    let mut expected = Vec::new();
+    let requests: u64 = 40;
+    // Each answer `k` comes 200 + 150·k ms after its request: the last 6.05 s after it.
+    let mut answers: Vec<(u64, String)> = (0..requests)
+        .map(|k| (k * 50 + 200 + 150 * k, format!("r{k}")))
+        .collect();
+    answers.sort();
+    let mut next_answer = answers.into_iter().peekable();
+    for k in 0..requests {
+        let sent = at(k * 50);
+        // What came before this request went out, and the deadlines passed by then.
+        while let Some((ms, run)) = next_answer.next_if(|(ms, _)| at(*ms) <= sent) {
+            ch.expire(at(ms));
+            for event in ["started", "thinking", "done"] {
+                ch.on_message(&f.msg(event, &run), at(ms));
+            }
+        }
+        ch.expire(sent);
+        let mut e = five(&format!("r{k}"));
+        e.within = Duration::from_secs(1);
+        ch.expect(e, Some((sent, sent)), sent);
+        expected.push(Duration::from_millis(200 + 150 * k));
+    }
+    for (ms, run) in next_answer {
+        ch.expire(at(ms));
+        for event in ["started", "thinking", "done"] {
+            ch.on_message(&f.msg(event, &run), at(ms));
+        }
+    }
+    let mut turns: Vec<Duration> = ch
+        .samples
+        .iter()
+        .filter(|(phases, _)| phases.contains(Phase::Turn))
+        .map(|(_, d)| *d)
+        .collect();
+    turns.sort();
+    assert_eq!(turns, expected);
+    // More than the 16 once remembered were past their deadlines at once.
+    let late = ch.violations.iter().filter(|v| v.late_ms.is_some()).count();
+    assert!(late > 16, "{late} late");
+}
+
+/// An earlier request's late answer, come while the next request's expectation waited, is
+/// not that expectation's answer held under another value: its witness says nothing of
+/// it (it read as the server answering with the wrong id).
+#[test]
+fn a_late_answer_is_not_the_next_expectations_misread_answer() {
+    let t = Instant::now();
+    let at = |ms: u64| t + Duration::from_millis(ms);
+    let mut ch = ConnChecker::new(spec(), who(), t, vec!["run_id".into()]);
+    let mut f = Feed { seq: 0 };
+    ch.expect(five("r1"), Some((t, t)), t);
+    ch.expire(at(5_001));
+    ch.expect(five("r2"), Some((at(5_001), at(5_001))), at(5_001));
+    for event in ["started", "thinking", "done"] {
+        ch.on_message(&f.msg(event, "r1"), at(6_000));
+    }
+    ch.expire(at(10_002));
+    assert_eq!(ch.violations.len(), 2, "{:?}", ch.violations);
+    assert_eq!(ch.violations[0].late_ms, Some(6_000.0));
+    let next = &ch.violations[1];
+    assert_eq!(next.correlation.as_deref(), Some("r2"));
+    assert!(next.misread.is_none(), "{:?}", next.misread);
+    assert!(!next.seen.contains("r1"), "{}", next.seen);
+}
+
 /// A named expectation's late answer is timed in its name's histogram too, as an answer in
 /// time is; another expectation's late answer is not.
 #[test]

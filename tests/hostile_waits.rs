@@ -1159,6 +1159,18 @@ async fn a_paced_connection_holds_at_most_max_in_flight_open_expectations() {
         (BOUND_IN_FLIGHT..=most).contains(&sent),
         "sent {sent} with max_in_flight = {BOUND_IN_FLIGHT}; expected {BOUND_IN_FLIGHT}..={most}"
     );
+    // Held at the bound while answers were owed (each for its 300 ms `within`): late
+    // sends, counted as held, and no lag of the generator's, which kept its schedule (the
+    // waits, charged to it, read as "fell behind: timings not trustworthy").
+    let counters = &bounded.results.summary.counters;
+    assert!(
+        counters.sends_held_in_flight > 0 && counters.sends_held_in_flight <= counters.late_sends,
+        "held {} of {} late",
+        counters.sends_held_in_flight,
+        counters.late_sends
+    );
+    let lag = &bounded.results.summary.generator;
+    assert!(lag.lag_max_ms < 150.0, "{lag:?}");
     // The default bound (256) lets the same pacing send far more: the bound above is what
     // held it back, not the machine.
     let (free, _) = run(&fake.url, &paced_unanswered(None), CancellationToken::new()).await;

@@ -290,6 +290,11 @@ pub struct Counters {
     pub messages_sent: u64,
     /// Paced (open-model) sends that went out more than 5 ms after their intended time.
     pub late_sends: u64,
+    /// Of those, the sends held at `[limits] max_in_flight` (the server owed that many
+    /// answers): the offered load fell short because of the server, not the client. Left
+    /// out of files when zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sends_held_in_flight: u64,
     pub messages_received: u64,
     pub bytes_received: u64,
     /// Text records (frames, or the records a `record_separator` splits them into) that
@@ -608,6 +613,7 @@ impl Counters {
         add_map(&mut self.ended_by, &o.ended_by);
         self.messages_sent += o.messages_sent;
         self.late_sends += o.late_sends;
+        self.sends_held_in_flight += o.sends_held_in_flight;
         self.messages_received += o.messages_received;
         self.bytes_received += o.bytes_received;
         self.non_json += o.non_json;

@@ -188,6 +188,9 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
             c.in_band_answers
         )?;
     }
+    if let Some(line) = late_sends_line(c) {
+        writeln!(w, "  late       {line}")?;
+    }
     if c.non_json + c.binary_frames + c.expect.buffer_overflows > 0 {
         writeln!(
             w,
@@ -240,6 +243,30 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     render_verdict(s, w)
 }
 
+/// Paced sends that went out late, after `late`: the offered load fell short of the plan
+/// (k6's dropped iterations), and why when the server's backlog held them; `None` when
+/// none did.
+pub(crate) fn late_sends_line(c: &crate::model::Counters) -> Option<String> {
+    if c.late_sends == 0 {
+        return None;
+    }
+    let held = match c.sends_held_in_flight {
+        0 => String::new(),
+        n if n >= c.late_sends => {
+            ", held at [limits] max_in_flight while the server owed that many answers".into()
+        }
+        n => format!(
+            ", {n} of them held at [limits] max_in_flight while the server owed that many \
+             answers"
+        ),
+    };
+    Some(format!(
+        "{} of {} sent more than 5 ms after their paced instant{held}: the offered rate fell \
+         short of the plan (their turns count from the instant)",
+        c.late_sends, c.messages_sent
+    ))
+}
+
 /// The client's stalls (the runtime could not keep time), after `client stalls`:
 /// `34  longest 1071ms  total 14641ms  (…)`; `None` when there were none.
 pub(crate) fn client_stalls_line(stalls: &crate::model::ClientStalls) -> Option<String> {
@@ -268,6 +295,9 @@ pub(crate) fn run_notes(s: &Summary) -> Vec<(&'static str, String)> {
     }
     if let Some(line) = client_stalls_line(&s.generator.client_stalls) {
         notes.push(("client stalls", line));
+    }
+    if let Some(line) = late_sends_line(&s.counters) {
+        notes.push(("late sends", line));
     }
     notes
 }

@@ -555,6 +555,14 @@ struct Rare {
     /// Open model: the start of the current paced block (read once per paced iteration,
     /// not per message: here, not in every connection's state).
     pace_base: Option<Instant>,
+    /// Open model: when the connection last stopped waiting at `[limits] max_in_flight`
+    /// (the server owed that many answers): a paced send due before then (the first
+    /// after the wait, and those that catch up after it) was held by the server's
+    /// backlog, not by the client ([`ConnRun::pace_at`]).
+    in_flight_released: Option<Instant>,
+    /// Paced sends that went out late because they were held at the in-flight bound
+    /// ([`Counters::sends_held_in_flight`]).
+    sends_held_in_flight: u64,
     /// The attempt's in-band auth message, framed, held until the server's record of this
     /// kind asks for it (`[auth] placement = { first_message = ..., after = KIND }`); set
     /// again at each upgrade.
@@ -794,6 +802,7 @@ impl ConnRun {
         self.traffic.add_to(&mut counters);
         self.count_after_unjudged(&mut counters);
         counters.in_band_answers = self.rare.as_ref().map_or(0, |r| r.in_band_answers);
+        counters.sends_held_in_flight = self.rare.as_ref().map_or(0, |r| r.sends_held_in_flight);
         // The last attempt's login still held: its challenge never came either.
         counters.logins_unsent = self
             .rare
@@ -1425,12 +1434,19 @@ impl ConnRun {
             if self.checker.pending_count() >= bound {
                 self.pump_from(None, |ch| ch.pending_count() < bound, known_now)
                     .await;
+                self.rare().in_flight_released = Some(Instant::now());
             }
         }
     }
 
     /// Open model: reads until the block start + `offset`, then marks the next send's
     /// intended time, so a late send is charged to the server, not hidden.
+    ///
+    /// The generator's lag is the client's own lateness: a send held at `[limits]
+    /// max_in_flight` past its instant waited for the server's answers (its turn still
+    /// counts from the instant), so only what came after the bound let it go is the
+    /// client's. Charging the wait to the client read a stalling server's run as "fell
+    /// behind: timings not trustworthy", and `compare` never judged it.
     async fn pace_at(&mut self, offset: Duration) {
         let base = self.rare.as_ref().and_then(|r| r.pace_base);
         let intended = super::later(base.unwrap_or_else(Instant::now), offset);
@@ -1438,11 +1454,21 @@ impl ConnRun {
         {
             return;
         }
-        self.record(
-            Phase::GeneratorLag,
-            Instant::now().saturating_duration_since(intended),
-        )
-        .await;
+        let now = Instant::now();
+        // Kept past this send: those due before the release that go out after it (the
+        // catch-up after a hold) were held as much.
+        let released = self.rare.as_ref().and_then(|r| r.in_flight_released);
+        let from = match released {
+            Some(released) if released > intended => {
+                if now.saturating_duration_since(intended) > LATE {
+                    self.rare().sends_held_in_flight += 1;
+                }
+                released
+            }
+            _ => intended,
+        };
+        self.record(Phase::GeneratorLag, now.saturating_duration_since(from))
+            .await;
         self.intended_send = Some(intended);
     }
 

@@ -714,3 +714,35 @@ fn connections_cut_by_the_runs_end_are_not_said_interrupted() {
         "{by_ctrl_c}"
     );
 }
+
+/// Paced sends that went out late are said on the console, with how many of them the
+/// in-flight bound held (the server owed answers): the offered rate fell short.
+#[test]
+fn late_paced_sends_are_said_with_those_the_in_flight_bound_held() {
+    let mut s = summary();
+    assert!(!text(&s).contains("  late  "), "none late, nothing said");
+    s.counters.late_sends = 30;
+    s.counters.messages_sent = 100;
+    let line = |s: &Summary| {
+        text(s)
+            .lines()
+            .find(|l| l.starts_with("  late  "))
+            .map(str::to_string)
+            .unwrap_or_default()
+    };
+    let own = line(&s);
+    assert!(own.contains("30 of 100 sent more than 5 ms after"), "{own}");
+    assert!(!own.contains("max_in_flight"), "{own}");
+    s.counters.sends_held_in_flight = 12;
+    let held = line(&s);
+    assert!(
+        held.contains("12 of them held at [limits] max_in_flight"),
+        "{held}"
+    );
+    s.counters.sends_held_in_flight = 30;
+    assert!(
+        line(&s).contains(", held at [limits] max_in_flight while"),
+        "{}",
+        line(&s)
+    );
+}

@@ -1127,6 +1127,9 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     if let Some(j) = shed_throughout(e.reports) {
         return j;
     }
+    if let Some(j) = nothing_accepted(&t) {
+        return j;
+    }
     let broken = e
         .plan
         .oracles
@@ -1169,6 +1172,32 @@ fn decide(e: &Evidence<'_>) -> Judgement {
             (false, _) => notes.join("; "),
         }),
     }
+}
+
+/// No valid-token attempt was accepted, though the rules above found nothing to say of
+/// it (some refused, the rest closed by their scripts before the server accepted them):
+/// no script ran against a served connection, so the run proves nothing of the server.
+/// Never clean: a run that never exercised its target passes no CI gate.
+fn nothing_accepted(t: &Tally) -> Option<Judgement> {
+    if t.valid == 0 || t.valid_accepted > 0 {
+        return None;
+    }
+    let refused: u64 = t.valid_refused.values().sum();
+    let refused = if refused > 0 {
+        format!(" ({refused} refused by the server)")
+    } else {
+        String::new()
+    };
+    Some(Judgement {
+        verdict: Verdict::Inconclusive,
+        hint: Some(format!(
+            "none of the {} valid-token connection attempts was accepted{refused}, so no \
+             script ran on a connection the server served and this run proves nothing of \
+             it: check `[oracles] accepted` against what the server sends when it accepts \
+             (the answer lines quote its last messages)",
+            t.valid
+        )),
+    })
 }
 
 /// A clean run's note when exclusivity is on and no token (or user, as sessions are kept)
@@ -2319,8 +2348,9 @@ pub(super) fn unconnected_check(refused: bool, target: &str) -> String {
 /// What the run's connections received, by how it read: `(JSON records, of them without
 /// a kind, non-JSON text records, binary frames)`.
 /// No connection was accepted under `[oracles] accepted = { message = KIND }`, though the
-/// server got them through the upgrade and spoke on every one in records the scenario
-/// reads (of some kind), until the scripts closed them: the server's welcome is not what
+/// server got them through the upgrade and spoke on every one it did not refuse in
+/// records the scenario reads (of some kind), until the scripts closed them: the server's
+/// welcome is not what
 /// the scenario calls KIND (a misspelled `[oracles.kinds]` rule, another field or value),
 /// so nothing could be judged. Unreadable, never a target that refused.
 fn unmet_welcome(plan: &Plan, reports: &[ConnReport], t: &Tally) -> Option<Judgement> {
@@ -2331,6 +2361,9 @@ fn unmet_welcome(plan: &Plan, reports: &[ConnReport], t: &Tally) -> Option<Judge
         return None;
     }
     let (json, kindless, _, _) = records_read(reports);
+    // Those the server refused are its verdicts (a single-session server turning away a
+    // token's second connection): the rest, all closed by their scripts waiting for the
+    // welcome, still accepted nothing.
     let valid = || {
         reports
             .iter()
@@ -2339,11 +2372,11 @@ fn unmet_welcome(plan: &Plan, reports: &[ConnReport], t: &Tally) -> Option<Judge
             .filter(|a| {
                 !matches!(
                     a.outcome,
-                    Outcome::Aborted | Outcome::Pending | Outcome::Cut
+                    Outcome::Aborted | Outcome::Pending | Outcome::Cut | Outcome::Rejected
                 )
             })
     };
-    if json <= kindless || !valid().all(closed_unaccepted) {
+    if json <= kindless || valid().next().is_none() || !valid().all(closed_unaccepted) {
         return None;
     }
     let rule = match plan.oracles.kinds.iter().find(|k| &k.name == event) {

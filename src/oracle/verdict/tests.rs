@@ -4684,13 +4684,18 @@ fn a_welcome_no_kind_rule_matches_is_unreadable_and_names_the_rule() {
             test: crate::model::Test::Present,
         }],
     }];
-    let judged = |spoke: bool, kinds: bool| {
+    let judged_refusing = |spoke: bool, kinds: bool, refused: bool| {
         let reports: Vec<ConnReport> = plan
             .conns
             .iter()
             .map(|c| {
                 let mut a = unaccepted(Some(Cause::ClientClose(1000)));
                 a.last_frame_us = spoke.then_some(30);
+                if refused && c.id % 2 == 1 {
+                    // A single-session server turning away the token's second connection.
+                    a.outcome = Outcome::Rejected;
+                    a.cause = Some(Cause::ServerClose(4409));
+                }
                 let mut counters = crate::model::Counters {
                     json_records: u64::from(spoke),
                     kindless_records: u64::from(spoke && !kinds),
@@ -4709,6 +4714,24 @@ fn a_welcome_no_kind_rule_matches_is_unreadable_and_names_the_rule() {
             .collect();
         judge_run(&plan, &reports, &[])
     };
+    let judged = |spoke: bool, kinds: bool| judged_refusing(spoke, kinds, false);
+    // However the server spoke, a run that accepted no connection is never clean.
+    for spoke in [false, true] {
+        for kinds in [false, true] {
+            for refused in [false, true] {
+                let j = judged_refusing(spoke, kinds, refused);
+                assert_ne!(
+                    j.verdict,
+                    Verdict::Clean,
+                    "{spoke} {kinds} {refused}: {j:?}"
+                );
+            }
+        }
+    }
+    // Some of them refused by the server: the rest accepted nothing all the same (this
+    // read CLEAN, 0 connections accepted).
+    let refusing = judged_refusing(true, true, true);
+    assert_eq!(refusing.verdict, Verdict::Unreadable, "{:?}", refusing.hint);
     let typo = judged(true, true);
     assert_eq!(typo.verdict, Verdict::Unreadable, "{:?}", typo.hint);
     let hint = typo.hint.unwrap_or_default();
@@ -5961,4 +5984,26 @@ fn a_where_test_typed_on_purpose_is_no_type_slip() {
         r#"[{ send = { id = "{{run:int}}" } }, { expect = "result", where = { id = "{{run:int}}" } }]"#,
     );
     assert!(type_slips(&typed, 2, &[&misread]).is_none());
+}
+
+/// The last rule before a clean verdict: valid-token attempts and none of them accepted is
+/// inconclusive, whatever else the run's rules found nothing to say of; one accepted, or
+/// no valid token at all (a catalogue of bad ones), is not this rule's.
+#[test]
+fn no_valid_token_accepted_is_never_clean() {
+    let mut t = Tally {
+        valid: 8,
+        ..Tally::default()
+    };
+    t.valid_refused.insert(Cause::ServerClose(4409), 4);
+    let j = nothing_accepted(&t).expect("nothing accepted");
+    assert_eq!(j.verdict, Verdict::Inconclusive);
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains("none of the 8 valid-token connection attempts was accepted (4 refused"),
+        "{hint}"
+    );
+    t.valid_accepted = 1;
+    assert!(nothing_accepted(&t).is_none());
+    assert!(nothing_accepted(&Tally::default()).is_none());
 }

@@ -15,7 +15,9 @@
 //! - a waiting `expect` stays while any later `send`, `expect` or `rendezvous` of the same
 //!   connection (before its next connect) stays: it gates them;
 //! - an `expect` goes with the sends that cause its messages: one correlated with a send is
-//!   removed with it; an uncorrelated one caused by several sends (those since the previous
+//!   removed with it, and so is one correlated with an earlier send that an expectation
+//!   already answered (a subscription's push after its receipt) with each send since that
+//!   answer (what publishes to it); an uncorrelated one caused by several sends (those since the previous
 //!   `expect`) loses one item of a count-shaped pattern (`reply reply reply`), so the count
 //!   stays consistent, or makes the send unremovable when its pattern cannot follow;
 //! - a `rendezvous` goes with the send it releases;
@@ -607,7 +609,15 @@ fn removal(actions: &[Action], ai: usize) -> Option<Vec<Action>> {
                     Action::Send { message } => correlated_with(e, message),
                     _ => false,
                 });
-                if cause == Some(ai) {
+                // Or its messages are pushes on a value an earlier expectation already
+                // answered (a STOMP subscription's MESSAGE after its RECEIPT): the sends
+                // since that answer are what the server pushes about (the SEND that
+                // publishes to it). Dropped alone, the push never comes, against a correct
+                // server too.
+                let pushed_after_answer = cause.is_some_and(|c| {
+                    c < ai && (c + 1..ai).any(|j| matches!(actions[j], Action::Expect(_)))
+                });
+                if cause == Some(ai) || pushed_after_answer {
                     remove.insert(k);
                 }
                 continue;
@@ -1088,6 +1098,68 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// STOMP: the MESSAGE correlates with the SUBSCRIBE's id, which its RECEIPT already
+    /// answered; the SEND after the receipt is what publishes it. Dropped alone, the
+    /// MESSAGE never comes (the shrunk repro "reproduced" against the fixed server): the
+    /// SEND goes with the expectation it triggers.
+    #[test]
+    fn a_send_that_publishes_to_an_answered_subscription_goes_with_its_push() {
+        let mut receipt = expect("RECEIPT", Some(("/headers/receipt-id", "r-0")), true);
+        if let Action::Expect(e) = &mut receipt {
+            e.rare_mut().correlate_sent = Some("/headers/receipt".into());
+        }
+        let mut message = expect("MESSAGE", Some(("/headers/subscription", "sub-0")), true);
+        if let Action::Expect(e) = &mut message {
+            e.rare_mut().correlate_sent = Some("/headers/id".into());
+        }
+        let subscribe = json!({"type": "SUBSCRIBE", "headers": {"id": "sub-0", "receipt": "r-0"}});
+        let script = vec![
+            Action::Connect,
+            expect("CONNECTED", None, true),
+            send(subscribe),
+            receipt.clone(),
+            send(json!({"type": "SEND", "headers": {"destination": "/app/say"}})),
+            message.clone(),
+            close(),
+        ];
+        assert_eq!(
+            removal(&script, 4),
+            Some(vec![
+                Action::Connect,
+                script[1].clone(),
+                script[2].clone(),
+                receipt.clone(),
+                close()
+            ])
+        );
+        for kept in reachable(&script) {
+            if kept.contains(&message) {
+                assert!(
+                    kept.contains(&script[4]),
+                    "a push without its publish: {kept:?}"
+                );
+            }
+        }
+        // Pipelined requests still shrink one by one: the first answer is no earlier one's.
+        let pipelined = vec![
+            Action::Connect,
+            send(json!({"id": "a"})),
+            send(json!({"id": "b"})),
+            expect("reply", Some(("id", "a")), true),
+            expect("reply", Some(("id", "b")), true),
+            close(),
+        ];
+        assert_eq!(
+            removal(&pipelined, 2),
+            Some(vec![
+                Action::Connect,
+                pipelined[1].clone(),
+                pipelined[3].clone(),
+                close()
+            ])
+        );
     }
 
     /// ActionCable: an uncorrelated confirmation gates the speak.

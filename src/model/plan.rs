@@ -332,13 +332,16 @@ pub struct ExpectRare {
     pub capture: Vec<Capture>,
     /// The expectation's name: its turn latency gets a histogram of its own.
     pub name: Option<String>,
+    /// What it claims are pushes ([`crate::model::Expect::pushed`]): the learned identity
+    /// oracle does not judge them.
+    pub pushed: bool,
 }
 
 impl ExpectRare {
-    /// Whether it holds what a connection's checker reads: field tests, captures or a
-    /// name (where the send carries the value is the shrinker's alone).
+    /// Whether it holds what a connection's checker reads: field tests, captures, a name
+    /// or pushes (where the send carries the value is the shrinker's alone).
     pub fn judged(&self) -> bool {
-        !self.checks.is_empty() || !self.capture.is_empty() || self.name.is_some()
+        !self.checks.is_empty() || !self.capture.is_empty() || self.name.is_some() || self.pushed
     }
 
     fn is_empty(&self) -> bool {
@@ -358,10 +361,16 @@ impl PartialEq for ExpectPlan {
             && self.checks() == other.checks()
             && self.capture() == other.capture()
             && self.name() == other.name()
+            && self.pushed() == other.pushed()
     }
 }
 
 impl ExpectPlan {
+    /// Whether what it claims are pushes ([`ExpectRare::pushed`]).
+    pub fn pushed(&self) -> bool {
+        self.rare.as_ref().is_some_and(|r| r.pushed)
+    }
+
     /// Its field tests (none for most).
     pub fn checks(&self) -> &[FieldTest] {
         self.rare.as_deref().map_or(&[], |r| r.checks.as_slice())
@@ -409,6 +418,8 @@ struct ExpectPlanFile {
     absent: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     name: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pushed: bool,
 }
 
 impl From<ExpectPlanFile> for ExpectPlan {
@@ -418,6 +429,7 @@ impl From<ExpectPlanFile> for ExpectPlan {
             checks: f.checks,
             capture: f.capture,
             name: f.name,
+            pushed: f.pushed,
         };
         ExpectPlan {
             pattern: f.pattern,
@@ -443,6 +455,7 @@ impl From<ExpectPlan> for ExpectPlanFile {
             capture: rare.capture,
             absent: e.absent,
             name: rare.name,
+            pushed: rare.pushed,
         }
     }
 }

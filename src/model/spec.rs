@@ -438,6 +438,94 @@ pub struct Expect {
     /// (`turns` in the summary). At most [`MAX_TURN_NAMES`] names per scenario.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// What it claims are pushes, as the script is written, not answers to one request:
+    /// correlated on a value an expectation on another field already answered (a STOMP
+    /// subscription's `MESSAGE` after its `RECEIPT`), or, uncorrelated, more records of
+    /// one kind than the sends since the previous `expect` (`said said said` after one
+    /// post: a room's broadcasts). A push carries whoever caused it (a broadcast's author),
+    /// so the learned identity oracle does not judge what it claims; a declared
+    /// `[oracles] identity` still does. Set by the scenario loader ([`mark_pushes`]).
+    ///
+    /// [`mark_pushes`]: crate::model::mark_pushes
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pushed: bool,
+}
+
+/// Marks the expectations of one list of `steps` (a group's, or a loop's body) that claim
+/// pushes ([`Expect::pushed`]).
+pub fn mark_pushes(steps: &mut [Step]) {
+    let pushed: Vec<usize> = (0..steps.len())
+        .filter(|&at| claims_pushes(steps, at))
+        .collect();
+    for at in pushed {
+        if let Step::Expect(e) = &mut steps[at] {
+            e.pushed = true;
+        }
+    }
+}
+
+/// Whether the `expect` at `at` of `steps` claims pushes ([`Expect::pushed`]).
+fn claims_pushes(steps: &[Step], at: usize) -> bool {
+    let Some(Step::Expect(e)) = steps.get(at) else {
+        return false;
+    };
+    if e.absent {
+        return false;
+    }
+    let Some(field) = e.correlate.as_deref() else {
+        return fans_in(steps, at, e);
+    };
+    let carries = |step: &Step| {
+        match step {
+        Step::Send { template } => crate::model::path::lookup(template, field).is_some(),
+        Step::Repeat { steps, .. } => crate::model::deep_steps(steps).any(|s| {
+            matches!(s, Step::Send { template } if crate::model::path::lookup(template, field).is_some())
+        }),
+        _ => false,
+    }
+    };
+    let mut other_send = false;
+    for step in steps[..at].iter().rev() {
+        if carries(step) {
+            return false;
+        }
+        match step {
+            // Answered on another field since the value went out: what comes on this one
+            // now is pushed to it (a subscription's messages after its receipt).
+            Step::Expect(x) if x.correlate.as_deref().is_some_and(|f| f != field) => return true,
+            Step::Send { .. } | Step::SendText { .. } | Step::SendBinary { .. } => {
+                other_send = true
+            }
+            Step::Repeat { steps, .. } if crate::model::deep_steps(steps).any(is_send) => {
+                other_send = true
+            }
+            _ => {}
+        }
+    }
+    // The value went out before this list (a loop's body): a send here that does not
+    // carry it publishes to what it names.
+    other_send
+}
+
+fn is_send(step: &Step) -> bool {
+    matches!(
+        step,
+        Step::Send { .. } | Step::SendText { .. } | Step::SendBinary { .. }
+    )
+}
+
+/// Whether an uncorrelated `expect` at `at` takes more records of one kind than the sends
+/// since the previous `expect` (`said said said` after one post).
+fn fans_in(steps: &[Step], at: usize, e: &Expect) -> bool {
+    let one_kind = e.pattern.iter().all(|i| i.repeat == Repeat::One)
+        && e.pattern.windows(2).all(|w| w[0].event == w[1].event);
+    let sends = steps[..at]
+        .iter()
+        .rev()
+        .take_while(|s| !matches!(s, Step::Expect(_)))
+        .filter(|s| is_send(s))
+        .count();
+    one_kind && e.pattern.len() >= 2 && e.pattern.len() > sends
 }
 
 /// Distinct `expect` names a scenario may use: each is one more histogram per run.

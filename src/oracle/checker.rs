@@ -948,10 +948,13 @@ impl ConnChecker {
         taken.extend(claim.duplicates.iter().map(|(i, _)| *i));
         taken.sort_unstable();
         let own = owns_its_claims(&pending);
+        let pushed = claims_pushes(&pending);
         for i in taken.iter().rev() {
             if let Some(b) = self.buffer.remove(*i) {
                 self.buffered_bytes -= b.bytes;
-                if own {
+                if pushed {
+                    // Pushes carry whoever caused them: not judged ([`claims_pushes`]).
+                } else if own {
                     self.judge_learned_ids(&b.learned_ids, now);
                 } else {
                     self.hold_learned_ids(b.event, b.learned_ids, b.at);
@@ -1288,7 +1291,9 @@ impl ConnChecker {
             .position(|p| !p.absent && correlated_match(p, msg))
         {
             if in_pattern(&self.pending[idx], event) {
-                self.check_learned_identity(msg, now);
+                if !claims_pushes(&self.pending[idx]) {
+                    self.check_learned_identity(msg, now);
+                }
                 if first_failed(&self.pending[idx], msg, &self.captures).is_some() {
                     self.failed_checks(idx, event, msg, now);
                 } else {
@@ -1374,7 +1379,9 @@ impl ConnChecker {
                 && first_failed(p, msg, captures).is_none()
         });
         if let Some(idx) = uncorrelated {
-            if owns_its_claims(&self.pending[idx]) {
+            if claims_pushes(&self.pending[idx]) {
+                // A room's broadcasts, as the script says: whoever caused them, not whose.
+            } else if owns_its_claims(&self.pending[idx]) {
                 self.check_learned_identity(msg, now);
             } else if self.learned_on && !self.spec.learned.identity.is_empty() {
                 let ids = self.learned_ids(msg);
@@ -2713,6 +2720,13 @@ fn needs_uncaptured(p: &Pending, captures: &BTreeMap<String, Value>) -> bool {
 /// expectation after a request claims any record of its kinds, another member's broadcast
 /// too (a chat room, a SignalR group), which carries that member's subject from a correct
 /// server; calibration saw one connection at a time and could not tell the two apart.
+/// Whether what `p` claims are pushes as its script is written ([`ExpectRare::pushed`]):
+/// they carry whoever caused them (a broadcast's author), so the learned identity oracle
+/// does not judge them.
+fn claims_pushes(p: &Pending) -> bool {
+    p.extras.as_ref().is_some_and(|e| e.pushed)
+}
+
 fn owns_its_claims(p: &Pending) -> bool {
     p.correlate.is_some() || p.sent_at.is_none()
 }

@@ -723,7 +723,8 @@ impl Cursor {
         let rare = !expect.checks.is_empty()
             || !expect.capture.is_empty()
             || expect.name.is_some()
-            || expect.correlate_reply.is_some();
+            || expect.correlate_reply.is_some()
+            || expect.pushed;
         ExpectPlan {
             pattern,
             correlate,
@@ -844,6 +845,7 @@ fn rare_of(expect: &Expect, vars: &template::Vars<'_>, run: u64) -> Box<ExpectRa
         checks,
         capture: expect.capture.clone(),
         name: expect.name.clone(),
+        pushed: expect.pushed,
     })
 }
 

@@ -60,6 +60,7 @@ fn scenario(users: u32, per_user: u32, token: TokenReuse, arrival: Arrival) -> S
                             capture: Vec::new(),
                             absent: false,
                             name: None,
+                            pushed: false,
                         }),
                         Step::Think {
                             dist: Dist::Exp {
@@ -403,6 +404,7 @@ fn nested_and_paced_loops_expand_like_the_old_expander() {
             capture: Vec::new(),
             absent: false,
             name: None,
+            pushed: false,
         }),
     ]);
     let actions = expand_conn(&plan, &plan.conns[0], 100).unwrap();
@@ -654,6 +656,7 @@ fn expect_step(pattern: &str, correlate: &str, checks: Vec<FieldTest>, name: &st
         }],
         absent: false,
         name: Some(name.into()),
+        pushed: false,
     })
 }
 

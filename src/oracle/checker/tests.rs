@@ -2409,6 +2409,42 @@ fn learned_identity_sets_aside_what_an_uncorrelated_expectation_after_a_request_
     }
 }
 
+/// What an expectation claims as pushes (a subscription's messages after its receipt, a
+/// room's broadcasts counted after one post) carries whoever caused them: another
+/// member's subject there is no leak, claimed as it came or from the buffer, and nothing
+/// is held for the stream's end. The same claim by an answer is judged.
+#[test]
+fn learned_identity_does_not_judge_what_an_expectation_claims_as_pushes() {
+    let now = Instant::now();
+    let other = json!({"type": "x", "run_id": "r", "data": {"owner": "user-2"}});
+    let learned = |pushed: bool, correlated: bool, buffered: bool| {
+        let mut c = learned_checker();
+        let mut plan = one_x();
+        if correlated {
+            plan.correlate = Some(("run_id".into(), "r".into()));
+        }
+        if pushed {
+            plan.rare_mut().pushed = true;
+        }
+        if buffered {
+            c.on_message(&other, now);
+            c.expect(plan, Some((now, now)), now);
+        } else {
+            c.expect(plan, Some((now, now)), now);
+            c.on_message(&other, now);
+        }
+        c.settle_held_identity();
+        c.violations.iter().filter(|v| v.learned).count()
+    };
+    for correlated in [false, true] {
+        for buffered in [false, true] {
+            let case = format!("correlated {correlated}, buffered {buffered}");
+            assert_eq!(learned(true, correlated, buffered), 0, "{case}");
+            assert_eq!(learned(false, correlated, buffered), 1, "{case}");
+        }
+    }
+}
+
 /// A reply without a kind calibration saw every time is counted, never a violation: a
 /// correct server may send a kind only sometimes (a tool event when a tool ran).
 #[test]

@@ -3700,6 +3700,7 @@ fn expect_step(kind: &str) -> Step {
         capture: Vec::new(),
         absent: false,
         name: None,
+        pushed: false,
     })
 }
 

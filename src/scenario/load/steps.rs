@@ -119,6 +119,7 @@ pub(super) fn steps(cx: &mut Ctx<'_>, node: &Node<'_>, sent: &mut Sent) -> Vec<S
         out.push(step);
     }
     let deepest = pair_correlated(&mut out, sent.depth > 0);
+    crate::model::mark_pushes(&mut out);
     if deepest > PAIRED_MAX {
         cx.report(
             node.span(),
@@ -589,6 +590,8 @@ fn expect(
         capture,
         absent,
         name,
+        // Known once the whole list is read ([`crate::model::mark_pushes`]).
+        pushed: false,
     }
 }
 

@@ -180,6 +180,7 @@ steps = [
                     capture: Vec::new(),
                     absent: false,
                     name: None,
+                    pushed: false,
                 }),
                 Step::PauseReads {
                     dist: Dist::Uniform {

@@ -630,3 +630,67 @@ fn a_send_larger_than_max_message_bytes_is_refused() {
         "group \"g\", send 1: 3024 bytes as written, more than [limits] max_message_bytes = 2048",
     );
 }
+
+/// Which expectations claim pushes ([`crate::model::Expect::pushed`]): a subscription's
+/// messages after its receipt (STOMP), in a loop of publishes too, and a room's broadcasts
+/// counted after one post; not a request's answers, pipelined or ack then result, nor a
+/// stream of one request's kinds.
+#[test]
+fn expectations_that_claim_pushes_are_marked() {
+    let pushed = |steps: &str| -> Vec<bool> {
+        let steps = load(&with_steps(steps)).groups.remove(0).steps;
+        crate::model::deep_steps(&steps)
+            .filter_map(|s| match s {
+                Step::Expect(e) => Some(e.pushed),
+                _ => None,
+            })
+            .collect()
+    };
+    let subscribe = r#"{ send = { type = "SUBSCRIBE", headers = { id = "sub-1", receipt = "r-1" } } },
+        { expect = "RECEIPT", correlate = { send = "/headers/receipt", reply = "/headers/receipt-id" } },"#;
+    let publish = r#"{ send = { type = "SEND", body = "hi" } },"#;
+    let message = r#"{ expect = "MESSAGE", correlate = { send = "/headers/id", reply = "/headers/subscription" } },"#;
+    assert_eq!(
+        pushed(&format!("{subscribe}\n{publish}\n{message}")),
+        [false, true]
+    );
+    // A message pushed right after the receipt, with no publish between: pushed too.
+    assert_eq!(pushed(&format!("{subscribe}\n{message}")), [false, true]);
+    // Published in a loop after the subscription.
+    assert_eq!(
+        pushed(&format!(
+            "{subscribe}\n{{ repeat = 3, steps = [\n{publish}\n{message}\n] }},"
+        )),
+        [false, true]
+    );
+    // A room: one post, every member's message counted.
+    let post = r#"{ send = { type = "post", text = "hi" } },"#;
+    assert_eq!(
+        pushed(&format!("{post}\n{{ expect = \"said said said\" }},")),
+        [true]
+    );
+    // Not pushes: one request's stream, an ack then its result, pipelined answers.
+    assert_eq!(
+        pushed(&format!(
+            "{post}\n{{ expect = \"started thinking+ done\" }},"
+        )),
+        [false]
+    );
+    let request = |id: &str| format!(r#"{{ send = {{ type = "q", id = "{id}" }} }},"#);
+    let answer = r#"{ expect = "reply", correlate = "id" },"#;
+    assert_eq!(
+        pushed(&format!(
+            "{}\n{{ expect = \"ack\", correlate = \"id\" }},\n{answer}",
+            request("a")
+        )),
+        [false, false]
+    );
+    assert_eq!(
+        pushed(&format!(
+            "{}\n{}\n{answer}\n{answer}",
+            request("a"),
+            request("b")
+        )),
+        [false, false]
+    );
+}

@@ -514,18 +514,48 @@ fn is_send(step: &Step) -> bool {
     )
 }
 
-/// Whether an uncorrelated `expect` at `at` takes more records of one kind than the sends
-/// since the previous `expect` (`said said said` after one post).
+/// Whether an uncorrelated `expect` at `at` takes, with the uncorrelated `expect`s of its
+/// kind around it since the last send, more records of one kind than the sends before them
+/// (`said said said` after one post, or `msg` then `msg` after a post and its ack: a
+/// room's broadcasts, every member's).
 fn fans_in(steps: &[Step], at: usize, e: &Expect) -> bool {
-    let one_kind = e.pattern.iter().all(|i| i.repeat == Repeat::One)
-        && e.pattern.windows(2).all(|w| w[0].event == w[1].event);
-    let sends = steps[..at]
+    let Some(kind) = one_kind(e) else {
+        return false;
+    };
+    let of_kind = |step: &Step| match step {
+        Step::Expect(x) if x.correlate.is_none() && !x.absent && one_kind(x) == Some(kind) => {
+            x.pattern.len()
+        }
+        _ => 0,
+    };
+    let last_send = steps[..at].iter().rposition(is_send);
+    let Some(last_send) = last_send else {
+        // A greeting: no request before it.
+        return false;
+    };
+    let before: usize = steps[last_send + 1..at].iter().map(of_kind).sum();
+    let after: usize = steps[at + 1..]
+        .iter()
+        .take_while(|s| !is_send(s) && !matches!(s, Step::Repeat { .. }))
+        .map(of_kind)
+        .sum();
+    let taken = before + e.pattern.len() + after;
+    let sends = steps[..=last_send]
         .iter()
         .rev()
         .take_while(|s| !matches!(s, Step::Expect(_)))
         .filter(|s| is_send(s))
         .count();
-    one_kind && e.pattern.len() >= 2 && e.pattern.len() > sends
+    taken >= 2 && taken > sends
+}
+
+/// The one kind every item of `e`'s pattern names, each once (`said said`), if so.
+fn one_kind(e: &Expect) -> Option<&str> {
+    let first = e.pattern.first()?;
+    e.pattern
+        .iter()
+        .all(|i| i.repeat == Repeat::One && i.event == first.event)
+        .then_some(first.event.as_str())
 }
 
 /// Distinct `expect` names a scenario may use: each is one more histogram per run.

@@ -2513,23 +2513,16 @@ impl ConnChecker {
         Some(v)
     }
 
-    /// Counts a violation of `oracle` and keeps it while fewer than [`MAX_KEPT`] are kept:
-    /// the kept one, for the caller to add what only it knows (the step of the expectation
-    /// it settled, how the stream ended); `None` past the cap.
-    fn violate(
-        &mut self,
+    /// A violation of `oracle` on this connection at `now`, made but neither counted nor
+    /// kept (what [`Self::violate`] keeps, and what a later judgement may drop).
+    fn violation(
+        &self,
         oracle: OracleKind,
         now: Instant,
-        expected: String,
-        seen: String,
+        (expected, seen): (String, String),
         correlation: Option<String>,
-    ) -> Option<&mut Violation> {
-        *self.violated_by.entry(oracle).or_default() += 1;
-        self.violated += 1;
-        if self.violations.len() >= MAX_KEPT {
-            return None;
-        }
-        self.violations.push(Violation {
+    ) -> Violation {
+        Violation {
             oracle,
             conn: self.who.conn,
             user: self.who.user,
@@ -2549,7 +2542,27 @@ impl ConnChecker {
             conn_end_ms: None,
             step: None,
             misread: None,
-        });
+        }
+    }
+
+    /// Counts a violation of `oracle` and keeps it while fewer than [`MAX_KEPT`] are kept:
+    /// the kept one, for the caller to add what only it knows (the step of the expectation
+    /// it settled, how the stream ended); `None` past the cap.
+    fn violate(
+        &mut self,
+        oracle: OracleKind,
+        now: Instant,
+        expected: String,
+        seen: String,
+        correlation: Option<String>,
+    ) -> Option<&mut Violation> {
+        *self.violated_by.entry(oracle).or_default() += 1;
+        self.violated += 1;
+        if self.violations.len() >= MAX_KEPT {
+            return None;
+        }
+        let v = self.violation(oracle, now, (expected, seen), correlation);
+        self.violations.push(v);
         self.violations.last_mut()
     }
 }

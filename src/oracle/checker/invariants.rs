@@ -252,6 +252,75 @@ impl ConnChecker {
         }
     }
 
+    /// The records no expectation claimed that are another request's answer carrying
+    /// another user's learned identity: a record holding, at a path this connection
+    /// correlates on, an id-like value none of its requests sent (`sent` says which it
+    /// did) nor any of its finished expectations had, and a learned identity value other
+    /// than the connection's subject. One user's private answer delivered to another (a
+    /// reply routed through a shared slot), which no expectation here claims and the
+    /// learned oracle otherwise never judges. Each with its record's key (kind,
+    /// correlation value and identity values hashed): a record the run delivered so to
+    /// several connections is a broadcast, and the run's merge drops it
+    /// ([`crate::model::ConnReport::foreign_answers`]). Called when the run ends.
+    pub fn foreign_answers(&self, sent: impl Fn(&str) -> bool) -> Vec<(u64, Violation)> {
+        if !self.learned_on || self.spec.learned.identity.is_empty() {
+            return Vec::new();
+        }
+        let own = self.who.sub.as_str();
+        let mut found = Vec::new();
+        for b in &self.buffer {
+            let foreign = b.keys.iter().enumerate().find(|(i, (_, value))| {
+                let id_like = *i >= 8 || b.no_ids & (1 << i) == 0;
+                id_like
+                    && !sent(value)
+                    && !self.recent_done.iter().any(|d| d.key == key_hash(value))
+            });
+            let Some((_, (field, value))) = foreign else {
+                continue;
+            };
+            let Some((i, other)) = b.learned_ids.iter().find(|(_, v)| v.as_str() != Some(own))
+            else {
+                continue;
+            };
+            let id_field = self
+                .spec
+                .learned
+                .identity
+                .get(*i)
+                .cloned()
+                .unwrap_or_default();
+            let expected = format!(
+                "no {} answering another request ({field} = {value:?}, which none of this \
+                 connection's requests sent)",
+                b.event
+            );
+            let seen = format!("{id_field} = {other}: another user's answer");
+            let mut v = self.violation(
+                OracleKind::Identity,
+                b.at,
+                (expected, seen),
+                Some(value.clone()),
+            );
+            v.learned = true;
+            let key = {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                (
+                    &b.event,
+                    &b.keys,
+                    &b.learned_ids
+                        .iter()
+                        .map(|(i, v)| (i, v.to_string()))
+                        .collect::<Vec<_>>(),
+                )
+                    .hash(&mut h);
+                h.finish()
+            };
+            found.push((key, v));
+        }
+        found
+    }
+
     /// Learned sequence fields on `msg` (inlined test, out-of-line judging, as
     /// [`Self::check_identity`]).
     #[inline(always)]

@@ -2445,6 +2445,35 @@ fn learned_identity_does_not_judge_what_an_expectation_claims_as_pushes() {
     }
 }
 
+/// A record no expectation claimed, holding a request id this connection never sent and
+/// another user's learned identity, is another user's answer delivered here (a private
+/// reply routed through a shared slot): found when the run ends, with its record's key.
+/// Not one whose id this connection sent, nor one carrying its own subject, nor one
+/// without an id.
+#[test]
+fn another_users_answer_left_unclaimed_is_found_when_the_run_ends() {
+    let now = Instant::now();
+    let found = |record: Value, sent: &str| {
+        let mut c = learned_checker();
+        c.on_message(&record, now);
+        c.foreign_answers(|v| v == sent)
+    };
+    let leaked = json!({"type": "x", "run_id": "w-9", "data": {"owner": "user-2"}});
+    let got = found(leaked.clone(), "w-1");
+    assert_eq!(got.len(), 1, "{got:?}");
+    let v = &got[0].1;
+    assert!(v.learned && v.oracle == OracleKind::Identity, "{v:?}");
+    assert!(v.expected.contains("run_id = \"w-9\""), "{}", v.expected);
+    assert!(v.seen.contains("data.owner = \"user-2\""), "{}", v.seen);
+    // The same record on another connection has the same key: a broadcast's.
+    assert_eq!(found(leaked.clone(), "w-2")[0].0, got[0].0);
+    assert!(found(leaked, "w-9").is_empty(), "its own request's");
+    let own = json!({"type": "x", "run_id": "w-9", "data": {"owner": "user-1"}});
+    assert!(found(own, "w-1").is_empty(), "its own subject");
+    let no_id = json!({"type": "x", "run_id": null, "data": {"owner": "user-2"}});
+    assert!(found(no_id, "w-1").is_empty(), "no request id");
+}
+
 /// A reply without a kind calibration saw every time is counted, never a violation: a
 /// correct server may send a kind only sometimes (a tool event when a tool ran).
 #[test]

@@ -516,3 +516,42 @@ fn calibration_that_made_no_valid_connection_blames_no_target() {
     let none = refused.none_accepted("ws://127.0.0.1:9/ws");
     assert_eq!(none.map(|n| n.cause), Some(Some(Cause::Http(401))));
 }
+
+/// A learned identity finding on an unclaimed record counts when no other connection
+/// reported the same record so (one user's answer reaching one other); reported by two,
+/// it is a broadcast and does not.
+#[test]
+fn another_users_answer_counts_unless_other_connections_got_the_same_record() {
+    let v = |conn: u32| crate::model::Violation {
+        oracle: crate::model::OracleKind::Identity,
+        conn,
+        user: conn,
+        group: "g".into(),
+        jti: "j".into(),
+        at_ms: 1.0,
+        expected: "no x answering another request".into(),
+        seen: "user_id = \"user-2\"".into(),
+        correlation: Some("w-9".into()),
+        involved: Vec::new(),
+        learned: true,
+        unreadable: false,
+        ended: None,
+        window_ms: None,
+        late_ms: None,
+        after_request_ms: None,
+        conn_end_ms: None,
+        step: None,
+        misread: None,
+    };
+    let report = |id: u32, keys: &[u64]| crate::model::ConnReport {
+        foreign_answers: keys.iter().map(|k| (*k, v(id))).collect(),
+        ..crate::model::ConnReport::of_attempts(id, id, Vec::new())
+    };
+    let reports = [report(0, &[7, 9]), report(1, &[9]), report(2, &[])];
+    let counted = foreign_answers(&reports);
+    assert_eq!(counted.len(), 1, "{counted:?}");
+    assert_eq!(counted[0].conn, 0);
+    // One connection reporting one record twice is still one connection's.
+    let twice = [report(3, &[5, 5])];
+    assert_eq!(foreign_answers(&twice).len(), 2);
+}

@@ -669,6 +669,21 @@ fn expectations_that_claim_pushes_are_marked() {
         pushed(&format!("{post}\n{{ expect = \"said said said\" }},")),
         [true]
     );
+    // Or counted one by one, after the post's own ack.
+    let ack = r#"{ expect = "ack", correlate = "id" },"#;
+    let msg = r#"{ expect = "msg" },"#;
+    assert_eq!(
+        pushed(&format!(
+            "{{ send = {{ type = \"post\", id = \"p\" }} }},\n{ack}\n{msg}\n{msg}"
+        )),
+        [false, true, true]
+    );
+    // One reply of its kind per request is an answer (a whoami's), and a greeting is no
+    // push.
+    assert_eq!(
+        pushed(&format!("{msg}\n{post}\n{msg}\n{post}\n{msg}")),
+        [false, false, false]
+    );
     // Not pushes: one request's stream, an ack then its result, pipelined answers.
     assert_eq!(
         pushed(&format!(

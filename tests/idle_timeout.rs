@@ -24,8 +24,9 @@ use tokio_tungstenite::tungstenite::Message;
 struct Idle {
     /// It closes a connection that sent it nothing for this long...
     after: Duration,
-    /// ...with this code, reason "idle timeout".
+    /// ...with this code and `reason` ("idle timeout", or none: a bare 1001).
     code: u16,
+    reason: &'static str,
     /// It answers this many requests per connection, and ignores the later ones.
     answers: usize,
     /// Its idle timer runs only once the client has sent this many messages.
@@ -68,7 +69,7 @@ async fn serve(idle: Idle, tcp: tokio::net::TcpStream) {
                 }
                 let frame = CloseFrame {
                     code: CloseCode::from(idle.code),
-                    reason: "idle timeout".into(),
+                    reason: idle.reason.into(),
                 };
                 let _ = ws.send(Message::Close(Some(frame))).await;
                 // Until the client answers the Close.
@@ -187,6 +188,7 @@ fn three_findings(sum: &stampede::results::Summary) -> String {
 const TWO_SECONDS: Idle = Idle {
     after: Duration::from_secs(2),
     code: 1001,
+    reason: "idle timeout",
     answers: usize::MAX,
     timer_from: 0,
     goodbye: false,
@@ -289,6 +291,7 @@ async fn an_idle_timeout_on_client_silence_is_policy_whatever_the_server_pushed(
 async fn an_idle_close_with_a_declared_code_of_its_own_is_its_policy() {
     let discord = Idle {
         code: 4009,
+        reason: "idle timeout",
         ..TWO_SECONDS
     };
     let declared = run_against(
@@ -367,6 +370,7 @@ async fn an_idle_close_with_a_declared_code_of_its_own_is_its_policy() {
 async fn an_idle_close_with_1008_reads_as_an_idle_timeout_and_declares_alone() {
     let policy = Idle {
         code: 1008,
+        reason: "idle timeout",
         ..TWO_SECONDS
     };
     let undeclared = run_against(policy, "undeclared-1008", "").await;
@@ -426,6 +430,28 @@ async fn an_undeclared_idle_timeout_close_is_a_finding_and_the_hint_says_how_to_
     assert!(["2s", "1900ms"].contains(&suggested), "{hint}");
 }
 
+/// Connections opened together and closed together by a bare 1001 (no reason) read as a
+/// server going down, inconclusive: an idle timeout closes them so too, and the hint says
+/// how to declare it beside the restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bare_idle_close_of_connections_opened_together_names_the_idle_timeout_too() {
+    let bare = Idle {
+        reason: "",
+        ..TWO_SECONDS
+    };
+    let text = idle_scenario("bare", "")
+        .replace(r#"arrival = { ramp = "200ms" }"#, r#"arrival = "burst""#);
+    let sum = run_scenario(bare, "bare", &text).await;
+    let hint = sum.hint.clone().unwrap_or_default();
+    assert_eq!(sum.verdict, Verdict::Inconclusive, "{hint}");
+    assert!(
+        hint.contains("going away all at once")
+            && hint.contains("; or an idle timeout: the server closed 3 connections idle for"),
+        "{hint}"
+    );
+    assert!(hint.contains("add `idle_timeout = \""), "{hint}");
+}
+
 /// A close well before the declared idle time (300 ms into the think, as river #205's
 /// stale grace timer closes a healthy connection) is no idle policy: still a finding, no
 /// `closed_idle`, and the hint says it came too soon.
@@ -434,6 +460,7 @@ async fn a_close_sooner_than_the_declared_idle_timeout_is_still_a_violation() {
     let early = Idle {
         after: Duration::from_millis(300),
         code: 1000,
+        reason: "idle timeout",
         answers: usize::MAX,
         timer_from: 0,
         goodbye: false,
@@ -457,6 +484,7 @@ async fn an_idle_close_while_an_answer_is_owed_is_still_a_violation() {
     let unanswered = Idle {
         after: Duration::from_secs(4),
         code: 1001,
+        reason: "idle timeout",
         answers: 1,
         timer_from: 0,
         goodbye: false,
@@ -481,6 +509,7 @@ async fn a_close_soon_after_our_own_send_is_no_idle_timeout() {
     let after_note = Idle {
         after: Duration::from_secs(1),
         code: 1000,
+        reason: "idle timeout",
         answers: 1,
         timer_from: 2,
         goodbye: false,
@@ -514,6 +543,7 @@ async fn an_idle_close_after_a_longer_silence_survived_is_no_idle_timeout() {
     let armed_late = Idle {
         after: Duration::from_secs(2),
         code: 1000,
+        reason: "idle timeout",
         answers: usize::MAX,
         timer_from: 2,
         goodbye: false,
@@ -541,6 +571,7 @@ async fn a_close_read_after_a_pause_is_timed_from_the_pause() {
     let early = Idle {
         after: Duration::from_millis(300),
         code: 1000,
+        reason: "idle timeout",
         answers: usize::MAX,
         timer_from: 0,
         goodbye: false,

@@ -200,8 +200,8 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
         .is_some_and(|h| h.contains(misreading::ANSWERED_ALL_WITH_ERRORS));
     let errors = (j.verdict.exercised() && !said).then(|| errored_note(e.plan, e.reports));
     // The server went down mid-run ([`went_away`]): its 503s are the restart's.
-    let restarting = j.verdict == Verdict::Inconclusive
-        && went_away(e.reports, e.by_oracle).is_some_and(|w| w == j);
+    let restarting =
+        j.verdict == Verdict::Inconclusive && went_away_judged(e).is_some_and(|w| w == j);
     let ping_missed = super::keepalive::unanswered_note(e.reports);
     let notes: Vec<String> = [
         calibration_note(e.plan, e.reports, j.verdict),
@@ -921,7 +921,7 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     if let Some(j) = said_no_everywhere(e.plan, e.reports, e.by_oracle) {
         return j;
     }
-    if let Some(j) = went_away(e.reports, e.by_oracle) {
+    if let Some(j) = went_away_judged(e) {
         return j;
     }
     if let Some(j) = went_down(e.reports, e.by_oracle, e.probes) {
@@ -2714,6 +2714,25 @@ fn limit_may_explain(e: &Evidence<'_>) -> bool {
             .all(|v| v.oracle == OracleKind::Completeness && over.contains(&v.conn))
 }
 
+/// [`went_away::went_away`]'s judgement, and when the closes were bare 1001s to
+/// connections idle alike with nothing pending, what an idle timeout would say too
+/// ([`super::idle::undeclared_note`]): a server that closes idle connections by policy
+/// closes those opened together at once, as a restart does, and is up again after.
+fn went_away_judged(e: &Evidence<'_>) -> Option<Judgement> {
+    let mut j = went_away(e.reports, e.by_oracle)?;
+    if let Some(hint) = j
+        .hint
+        .as_mut()
+        .filter(|h| h.contains(went_away::ALL_AT_ONCE))
+    {
+        if let Some(idle) = super::idle::undeclared_note(e.plan, e.reports) {
+            hint.push_str("; or an idle timeout: ");
+            hint.push_str(&idle);
+        }
+    }
+    Some(j)
+}
+
 /// Whether the run's violations are all the server going down saying so: the
 /// connections it had open closed at once with a Close that says it is going down (1012,
 /// a 1001 with such words, or bare to many), a restart or deploy ([`went_away::went_away`]).
@@ -2775,6 +2794,9 @@ pub fn violations_hint(
     let total: u64 = by_oracle.values().sum();
     if let Some(note) = every_accepted_reset_note(kept, total, reports) {
         return format!("{head}{note}");
+    }
+    if let Some(note) = missed_everywhere_note(kept, total, reports) {
+        return format!("{head}{note}{HUNT}");
     }
     let late: Vec<&Violation> = kept.iter().filter(|v| answered_late(v)).collect();
     if late.is_empty() {
@@ -2882,6 +2904,83 @@ fn every_accepted_reset_note(
          race; every round of a hunt would show it again. Look at why the server drops \
          its connections (its logs, what sits between it and this client)"
     ))
+}
+
+/// When every violation of the run (all kept: `total` of them) is an expectation whose
+/// deadline ran out on at least two connections, each waiting for a kind that no
+/// connection of the run ever got (none of the `N` expected came), and none saw other
+/// kinds come correlated instead (what [`misreading`]'s own note says): every connection
+/// missed it alike. The server never sends it to this script (a topic or destination it
+/// does not publish to: the script needs fixing) or loses it every time (a race every
+/// connection loses, alone too); the hint says both, so that a misconfiguration is not
+/// hunted as a race only. `None` otherwise, and without the connections' reports.
+fn missed_everywhere_note(
+    kept: &[Violation],
+    total: u64,
+    reports: &[ConnReport],
+) -> Option<String> {
+    if kept.is_empty() || kept.len() as u64 != total || reports.is_empty() {
+        return None;
+    }
+    let unmet = |v: &Violation| {
+        v.oracle == OracleKind::Completeness
+            && v.window_ms.is_some()
+            && !matches!(v.misread, Some(Misread::OtherKinds { .. }))
+    };
+    if !kept.iter().all(unmet) {
+        return None;
+    }
+    let mut events: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    for r in reports {
+        for (kind, t) in &r.counters.expect.events {
+            let e = events.entry(kind.as_str()).or_default();
+            e.0 += t.expected;
+            e.1 += t.arrived;
+        }
+    }
+    let never: BTreeMap<&str, u64> = events
+        .into_iter()
+        .filter(|(_, (expected, arrived))| *expected >= 2 && *arrived == 0)
+        .map(|(kind, (expected, _))| (kind, expected))
+        .collect();
+    // The kinds each violation still waited for, as its `expected` names them.
+    let kinds: BTreeSet<&str> = kept
+        .iter()
+        .map(|v| waited_never(v, &never))
+        .collect::<Option<_>>()?;
+    let connections: BTreeSet<u32> = kept.iter().map(|v| v.conn).collect();
+    if connections.len() < 2 {
+        return None;
+    }
+    let said: Vec<String> = kinds
+        .iter()
+        .map(|k| {
+            format!(
+                "{k:?} (0 of {} expected)",
+                never.get(k).copied().unwrap_or(0)
+            )
+        })
+        .collect();
+    Some(format!(
+        "; no connection ever got {}: all {} connections that waited for it missed it \
+         alike. Either the server never sends it to this script (a topic or destination \
+         it does not publish to, a kind it names otherwise: the script needs fixing, and \
+         violations.jsonl's `seen` says what came instead) or it loses it every time (a \
+         race every connection loses, on its own too: a repro then fails on one \
+         connection)",
+        said.join(", "),
+        connections.len()
+    ))
+}
+
+/// The first kind violation `v` still waited for (its `expected` names them) that is
+/// among `never`'s.
+fn waited_never<'v>(v: &'v Violation, never: &BTreeMap<&str, u64>) -> Option<&'v str> {
+    let pattern = v.expected.split(" within ").next().unwrap_or_default();
+    pattern
+        .split_whitespace()
+        .map(|w| w.trim_end_matches(['+', '*', '?']))
+        .find(|w| never.contains_key(w))
 }
 
 /// When every violation of the run (all kept: `total` of them) is a checked answer that

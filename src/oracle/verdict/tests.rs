@@ -6008,3 +6008,62 @@ fn no_valid_token_accepted_is_never_clean() {
     assert!(nothing_accepted(&t).is_none());
     assert!(nothing_accepted(&Tally::default()).is_none());
 }
+
+/// Every violation an expectation waiting, on several connections, for a kind no
+/// connection ever got (a STOMP topic the server never publishes to, as the script names
+/// it): the hint says the server may never send it to this script, which a hunt would
+/// take for a race, beside the race every connection loses. One connection that got it,
+/// or another kind that came correlated instead, is not this.
+#[test]
+fn a_kind_every_connection_missed_alike_may_be_the_scripts_mistake() {
+    let plan = plan();
+    let waiting = |conn: u32| Violation {
+        expected: "MESSAGE within 1s".into(),
+        seen: "nothing".into(),
+        window_ms: Some(1000.0),
+        ..unmet(conn, false)
+    };
+    let reports = |arrived_on: Option<u32>| -> Vec<ConnReport> {
+        plan.conns
+            .iter()
+            .map(|c| {
+                let mut counters = crate::model::Counters::default();
+                counters.expect.events.insert(
+                    "MESSAGE".into(),
+                    crate::model::Tally {
+                        expected: 1,
+                        arrived: u64::from(arrived_on == Some(c.id)),
+                    },
+                );
+                report(c, attempt(End::Accepted), counters)
+            })
+            .collect()
+    };
+    let by_oracle = BTreeMap::from([(OracleKind::Completeness, 3)]);
+    let kept: Vec<Violation> = (0..3).map(waiting).collect();
+    let hint = violations_hint(&by_oracle, &kept, &reports(None));
+    assert!(
+        hint.contains("no connection ever got \"MESSAGE\" (0 of 4 expected): all 3 connections")
+            && hint.contains("never sends it to this script")
+            && hint.ends_with("; hunt for a repro"),
+        "{hint}"
+    );
+    let won = violations_hint(&by_oracle, &kept, &reports(Some(3)));
+    assert!(!won.contains("no connection ever got"), "{won}");
+    let mut misread = kept.clone();
+    misread[0].misread = Some(Misread::OtherKinds {
+        came: vec!["ERROR".into()],
+        kinds: vec!["MESSAGE".into()],
+    });
+    let other = violations_hint(&by_oracle, &misread, &reports(None));
+    assert!(!other.contains("no connection ever got"), "{other}");
+    let one = violations_hint(
+        &BTreeMap::from([(OracleKind::Completeness, 1)]),
+        &kept[..1],
+        &reports(None),
+    );
+    assert!(
+        !one.contains("no connection ever got"),
+        "one connection: {one}"
+    );
+}

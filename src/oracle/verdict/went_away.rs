@@ -49,6 +49,9 @@ pub(super) fn close_reason(r: &ConnReport) -> &str {
 /// How close together (ms) a server's going-down closes must come to read as one restart.
 pub(super) const RESTART_SPREAD_MS: f64 = 1000.0;
 
+/// How [`went_away`] says bare 1001s that reached many connections at once.
+pub(super) const ALL_AT_ONCE: &str = "going away all at once, as a server going down does";
+
 /// Every unmet expectation was cut by a server Close that says it is going down
 /// ([`says_going_down`]) or a bare 1001 ([`bare_going_away`]), and those closes reached
 /// two or more connections together, or (none of them bare) the one connection the server
@@ -123,7 +126,7 @@ pub(super) fn went_away(
                 n => format!("{n} connections within {:.0} ms", last - first),
             },
             match bare {
-                true => "going away all at once, as a server going down does",
+                true => ALL_AT_ONCE,
                 false => "saying it was going down",
             },
             seen.join("; ")

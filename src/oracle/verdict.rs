@@ -482,10 +482,16 @@ fn shed_later_note(reports: &[ConnReport]) -> Option<String> {
 /// Valid tokens' connections only (an error is a bad token's right answer).
 fn errored_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
     let (mut errored, mut early, mut expectations, mut served) = (0u64, 0u64, 0u64, 0u64);
+    // Of the early ones, those on connections the server never accepted: its refusal of
+    // the connection, said in band before its Close, not an answer to a request.
+    let mut refused = 0u64;
     let mut first: Option<&str> = None;
     for r in reports.iter().filter(|r| valid_token(plan, r.token)) {
         errored += r.counters.expect.expectations_errored;
         early += r.counters.expect.expectations_errored_early;
+        if !r.attempts.iter().any(|a| a.outcome == Outcome::Accepted) {
+            refused += r.counters.expect.expectations_errored_early;
+        }
         expectations += r.counters.expect.expectations;
         served += r.counters.answered_after_error;
         first = first.or(r.first_error.as_deref());
@@ -494,6 +500,10 @@ fn errored_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
         let quoted = first.map_or(String::new(), |e| format!("; the first: {e}"));
         let early = match early {
             0 => String::new(),
+            _ if refused == errored => ", every one on a connection the server then closed \
+                                        before accepting it (its refusal, said in band before \
+                                        its Close)"
+                .to_string(),
             n if n == errored => ", every one a request sent before the server had accepted \
                                   its connection (refused as too early: allowed, not a drop)"
                 .to_string(),
@@ -1914,6 +1924,9 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
     let reject = &plan.oracles.session.reject;
     let clean = |a: &Attempt| a.cause.as_ref().is_some_and(|c| reject.is_clean(c));
     let mut t = Tally::default();
+    // Connections the declared exclusivity limit kept out: the server closing one before
+    // accepting it enforced the limit the scenario declares, whatever its code.
+    let over_limit = super::shedding::over_the_limit(plan, reports);
     // When each token slot was first presented: an attempt's start, aborted ones too
     // (an abort after the request has shown the server its token).
     let mut first_presented: BTreeMap<u32, u64> = BTreeMap::new();
@@ -1999,8 +2012,13 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
                 // the script closed while the server spoke on it got answers
                 // ([`closed_unaccepted_note`]).
                 let retried = a.retried || closed_unaccepted(a);
-                if let (Outcome::Failed, Some(cause), false, false) =
-                    (a.outcome, &a.cause, expired, retried)
+                let kept_out = over_limit.contains(&r.id)
+                    && matches!(
+                        a.cause,
+                        Some(Cause::ServerClose(_) | Cause::InvalidClose(_))
+                    );
+                if let (Outcome::Failed, Some(cause), false, false, false) =
+                    (a.outcome, &a.cause, expired, retried, kept_out)
                 {
                     if !cause.is_client_side() {
                         *t.valid_failed.entry(cause.clone()).or_default() += 1;

@@ -3067,6 +3067,25 @@ fn closes_over_a_declared_per_user_limit_are_the_limit_not_load_shed() {
             &kept,
         )
     };
+    // Nothing else wrong (the refused connections' scripts cut, not failed): the limit
+    // the scenario declares, enforced, is a clean run, not "not every connection ran its
+    // script: this run proves nothing" for a code the scenario does not list.
+    for code in [4429, 4008, 4409] {
+        let mut reports = reports_of(&limited, (code, "max connections per user"));
+        for r in &mut reports {
+            r.violations.clear();
+            r.violations_by_oracle.clear();
+        }
+        let j = judge_completed(&limited, &reports);
+        assert_eq!(j.verdict, Verdict::Clean, "{code}: {:?}", j.hint);
+        let j = judge_completed(&unlimited, &reports);
+        assert_ne!(
+            j.verdict,
+            Verdict::Clean,
+            "undeclared, {code}: {:?}",
+            j.hint
+        );
+    }
     let judged = |plan: &Plan| judged_with(plan, (4008, "too many connections"));
     let j = judged(&limited);
     let hint = j.hint.unwrap_or_default();
@@ -6065,5 +6084,43 @@ fn a_kind_every_connection_missed_alike_may_be_the_scripts_mistake() {
     assert!(
         !one.contains("no connection ever got"),
         "one connection: {one}"
+    );
+}
+
+/// Errors the server sent on connections it then closed before accepting them are its
+/// refusal of the connection, said in band: the note says so, not that they refused
+/// requests sent too early; on connections it accepted, they are requests sent too early.
+#[test]
+fn errors_on_connections_the_server_then_refused_are_its_refusal_not_early_requests() {
+    let plan = plan();
+    let note = |accepted: bool| {
+        let reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .map(|c| {
+                let a = if accepted {
+                    attempt(End::Accepted)
+                } else {
+                    unaccepted(Some(Cause::ServerClose(4429)))
+                };
+                let mut counters = crate::model::Counters::default();
+                counters.expect.expectations = 2;
+                counters.expect.expectations_errored = 1;
+                counters.expect.expectations_errored_early = 1;
+                report(c, a, counters)
+            })
+            .collect();
+        errored_note(&plan, &reports).unwrap_or_default()
+    };
+    let refused = note(false);
+    assert!(
+        refused.contains("every one on a connection the server then closed before accepting it")
+            && !refused.contains("too early"),
+        "{refused}"
+    );
+    assert!(
+        note(true).contains("refused as too early"),
+        "{}",
+        note(true)
     );
 }

@@ -50,6 +50,10 @@ struct NewestWins {
     /// "Oldest connection wins": a newcomer whose token's session is live is closed with
     /// `code` and `reason` before its greeting (turned away, not a takeover).
     oldest_wins: bool,
+    /// The older session is first told with an error event (`{"type":"error","code":
+    /// "session_replaced"}`), and its Close follows 200 ms later: an answer it waited for
+    /// is settled by the error, and a script that closes next crosses the server's Close.
+    kick_error: bool,
 }
 
 impl NewestWins {
@@ -66,6 +70,7 @@ impl NewestWins {
             handover: None,
             by_user: false,
             oldest_wins: false,
+            kick_error: false,
         }
     }
 
@@ -169,6 +174,11 @@ async fn serve(server: NewestWins, tcp: tokio::net::TcpStream) {
                 if server.handover.is_some() {
                     let bye = json!({"type": "session_replaced"});
                     let _ = ws.send(Message::Text(bye.to_string().into())).await;
+                }
+                if server.kick_error {
+                    let bye = json!({"type": "error", "code": "session_replaced"});
+                    let _ = ws.send(Message::Text(bye.to_string().into())).await;
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                 }
                 let frame = CloseFrame {
                     code: CloseCode::from(server.code),
@@ -315,6 +325,30 @@ fn declared_takeover_is_clean(sum: &stampede::results::Summary, refused: u64) {
         console.contains("replaced     5 (a reject.replaced code"),
         "{console}"
     );
+}
+
+/// The takeover told first with an error event, which settles the answer the older
+/// connection waited for; its script closes at once, and its Close crosses the server's
+/// declared 4409: still the server's takeover (replaced, counted), and the run clean,
+/// not "the server let none go: inconclusive".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_takeover_close_crossing_the_scripts_own_is_still_the_takeover() {
+    let server = NewestWins {
+        first_answer_after: std::time::Duration::from_millis(1000),
+        kick_error: true,
+        ..NewestWins::new(4409, "session replaced")
+    };
+    let (url, stop) = server.spawn().await;
+    // The older connection closes right after its first answer (or the error in its place).
+    let text = takeover_scenario("crossed", Some("replaced = [4409]"));
+    let think = text.find("  { think").expect("the scenario thinks");
+    let closed = format!("{}  {{ close = 1000 }},\n]\n", &text[..think]);
+    let outcome = common::run(&scenario("crossed.toml", &closed), Some(url), None).await;
+    stop.cancel();
+    let sum = &outcome.results.summary;
+    assert_eq!(sum.counters.replaced, 5, "{:?}", sum.counters);
+    assert_eq!(sum.violations.total, 0, "{:?}", sum.violations);
+    assert_eq!(sum.verdict, Verdict::Clean, "{:?}", sum.hint);
 }
 
 /// A server keeping one session per user takes over from a connection of the user that

@@ -930,12 +930,14 @@ fn could_witness(attempts: &[&Attempt]) -> bool {
         a.last_frame_us
             .is_some_and(|l| l > other_acc.saturating_add(WITNESS_SLACK_US))
     };
+    // Replaced: the server's declared takeover close crossed our own.
     let let_go = |a: &Attempt| {
         a.ended_us.is_some()
-            && matches!(
-                a.cause,
-                Some(Cause::ServerClose(_) | Cause::InvalidClose(_) | Cause::Reset)
-            )
+            && (a.replaced
+                || matches!(
+                    a.cause,
+                    Some(Cause::ServerClose(_) | Cause::InvalidClose(_) | Cause::Reset)
+                ))
     };
     let ended_before = |a: &Attempt, other_acc: u64| a.ended_us.is_some_and(|e| e <= other_acc);
     accepted.iter().enumerate().any(|(i, &(a, acc_a))| {

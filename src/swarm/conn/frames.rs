@@ -293,17 +293,22 @@ impl ConnRun {
                 // Our Close crossed the server's own on an attempt it had not accepted: a
                 // code other than ours (and other than none) is its verdict, sent before
                 // ours reached it (an error frame ended the script's wait, and its `close`
-                // went out while the server's refusal was on its way).
+                // went out while the server's refusal was on its way). So is, on an
+                // accepted one, a code `reject.replaced` declares: the server let this
+                // session go for a newer one (its "session replaced" error ended the
+                // script's wait first).
                 let pending = self
                     .attempts
                     .last()
                     .is_some_and(|a| a.outcome == Outcome::Pending);
+                let replaced = judge.rules.reject.replaces(&cause);
                 let crossed = self
                     .open
                     .as_ref()
                     .and_then(|o| o.closing)
                     .is_some_and(|mine| {
-                        pending && matches!(cause, Cause::ServerClose(c) if c != mine && c != 1005)
+                        (pending || replaced)
+                            && matches!(cause, Cause::ServerClose(c) if c != mine && c != 1005)
                     });
                 let ours = self.open.as_ref().is_some_and(|o| o.closing.is_some()) && !crossed;
                 let script_done = !ours && self.script_done();

@@ -144,6 +144,8 @@ fn a_lagging_clients_slower_connects_are_not_judged() {
         for i in 0..1000u64 {
             let us = (ms * 1000.0) as u64 + i;
             run.histograms.record_us(Phase::TcpConnect, us);
+            run.histograms.record_us(Phase::FirstEvent, us);
+            run.histograms.record_us(Phase::TurnRaw, us);
             if lagging {
                 run.histograms.record_us(Phase::GeneratorLag, 1_500 + i);
             }
@@ -167,6 +169,17 @@ fn a_lagging_clients_slower_connects_are_not_judged() {
         verdict_of(&c, "tcp_connect.p90"),
         Verdict::NotJudged(CLIENT_FELL_BEHIND)
     );
+    // `turn_raw` is timed from the actual send, when the client got round to it: not
+    // judged either. A first event, timed from the intended send as the turn is, gates by
+    // what it grew beyond the lag (it read "not judged" beside the same turn's regression).
+    assert_eq!(
+        verdict_of(&c, "turn_raw.p90"),
+        Verdict::NotJudged(CLIENT_FELL_BEHIND)
+    );
+    assert_eq!(verdict_of(&c, "first_event.p90"), Verdict::Regression);
+    assert!(c.regressed(), "{:#?}", c.rows);
+    let mut c = c;
+    c.rows.retain(|r| r.phase != "first_event");
     assert!(!c.regressed() && c.not_judged(), "{:#?}", c.rows);
     let c = compared(base(), vec![connects("n1", 10.3, false)]).unwrap();
     assert_eq!(verdict_of(&c, "tcp_connect.p90"), Verdict::Regression);

@@ -553,6 +553,8 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
                 hunt::late_note(outcome.late)
                     .into_iter()
                     .chain(hunt::misspelled_note(outcome.misspelled))
+                    // What no round could judge, the scenario sharing no token.
+                    .chain(crate::oracle::verdict::exclusivity_unexercised_note(&probe))
                     .map(|n| format!("; {n}"))
                     .collect::<String>()
             )?;

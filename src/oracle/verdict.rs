@@ -1229,6 +1229,12 @@ fn unshared_note(plan: &Plan, coverage: &Coverage) -> Option<String> {
     })
 }
 
+/// [`unshared_note`] of a plan as written, before any run: the note a hunt whose rounds
+/// were all clean gives, since no round of the scenario's shape could share a token.
+pub fn exclusivity_unexercised_note(plan: &Plan) -> Option<String> {
+    unshared_note(plan, &super::session::coverage(plan, &[]))
+}
+
 /// A clean run's note when the server also sent frames no oracle could read (text that
 /// is not JSON, binary frames): they break no oracle by themselves (a protocol's binary
 /// heartbeat is no fault), but "no oracle broke" should not pass over them unsaid.

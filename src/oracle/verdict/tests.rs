@@ -6124,3 +6124,28 @@ fn errors_on_connections_the_server_then_refused_are_its_refusal_not_early_reque
         note(true)
     );
 }
+
+/// A scenario whose declared exclusivity no round can judge (each connection its own
+/// token) says so when a hunt's rounds were all clean; one sharing tokens does not.
+#[test]
+fn a_hunt_says_when_no_round_could_judge_exclusivity() {
+    let plan_of = |token: &str| {
+        let text = format!(
+            "name = \"x\"\nduration = \"1s\"\n[oracles]\nexclusive = {{ max_live = 1 }}\n\
+             [[group]]\nname = \"g\"\nusers = 4\ntoken = {token}\n\
+             steps = [{{ expect = \"welcome\", within = \"1s\" }}, {{ close = 1000 }}]\n"
+        );
+        let scenario = crate::scenario::load_str(&text, "x.toml").unwrap();
+        crate::plan::build(&scenario, 1)
+    };
+    let note = exclusivity_unexercised_note(&plan_of("\"per-connection\""));
+    assert!(
+        note.as_deref()
+            .is_some_and(|n| n.starts_with("exclusivity not exercised")),
+        "{note:?}"
+    );
+    assert_eq!(
+        exclusivity_unexercised_note(&plan_of("{ share = 2 }")),
+        None
+    );
+}

@@ -417,8 +417,13 @@ fn render_thresholds<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
         );
     }
     let breaches: Vec<_> = s.thresholds.iter().filter(|t| t.breached()).collect();
+    // Judged on what ran: a run stopped early met them for part of its load only.
+    let partial = match s.stopped {
+        crate::model::StopReason::Interrupted => " by the part that ran before Ctrl-C",
+        _ => "",
+    };
     if breaches.is_empty() {
-        return writeln!(w, "\nthresholds   all {} met", s.thresholds.len());
+        return writeln!(w, "\nthresholds   all {} met{partial}", s.thresholds.len());
     }
     writeln!(
         w,

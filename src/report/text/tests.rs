@@ -746,3 +746,26 @@ fn late_paced_sends_are_said_with_those_the_in_flight_bound_held() {
         line(&s)
     );
 }
+
+/// Thresholds an interrupted run met were met by the part that ran: said so, not as a
+/// whole run's pass.
+#[test]
+fn thresholds_met_by_an_interrupted_run_say_it_was_part_of_it() {
+    let mut s = summary();
+    s.thresholds = vec![crate::results::ThresholdResult {
+        passed: true,
+        actual: Some(0.5),
+        ..crate::results::fixture::breached_threshold()
+    }];
+    assert!(
+        text(&s).contains("thresholds   all 1 met\n"),
+        "{}",
+        text(&s)
+    );
+    s.stopped = crate::model::StopReason::Interrupted;
+    assert!(
+        text(&s).contains("thresholds   all 1 met by the part that ran before Ctrl-C"),
+        "{}",
+        text(&s)
+    );
+}

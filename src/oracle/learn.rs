@@ -167,6 +167,11 @@ impl NoneAccepted {
                     super::verdict::unconnected_check(false, &self.target)
                 }
                 Some(Cause::Http(status)) => super::verdict::http_status_check(&[*status]).into(),
+                // Upgraded, and closed by its own script before the server accepted it:
+                // the server spoke WebSocket, just never what acceptance waits for.
+                Some(Cause::ClientClose(_)) => "check `[oracles] accepted` against what the \
+                                                server sends when it accepts a connection"
+                    .into(),
                 _ => "check the URL and that the server speaks WebSocket there".into(),
             }
         }

@@ -466,6 +466,14 @@ fn what_to_check_follows_where_calibration_failed() {
             "check the URL and that the server speaks WebSocket there"
         );
     }
+    // Upgraded, its script closed it waiting for the welcome: the acceptance rule.
+    assert!(
+        none(Cause::ClientClose(1000))
+            .check()
+            .starts_with("check `[oracles] accepted`"),
+        "{}",
+        none(Cause::ClientClose(1000)).check()
+    );
 }
 
 /// A handshake slower than calibration's own bound is no fault where the scenario's bound

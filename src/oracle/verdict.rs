@@ -500,9 +500,9 @@ fn errored_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
         let quoted = first.map_or(String::new(), |e| format!("; the first: {e}"));
         let early = match early {
             0 => String::new(),
-            _ if refused == errored => ", every one on a connection the server then closed \
-                                        before accepting it (its refusal, said in band before \
-                                        its Close)"
+            _ if refused == errored => ", every one on a connection the server never \
+                                        accepted (its refusal in band, not an answer to a \
+                                        request)"
                 .to_string(),
             n if n == errored => ", every one a request sent before the server had accepted \
                                   its connection (refused as too early: allowed, not a drop)"
@@ -594,14 +594,25 @@ fn closed_unaccepted_note(plan: &Plan, reports: &[ConnReport]) -> Option<String>
     if n == 0 || !attempts().any(|a| a.outcome == Outcome::Accepted) {
         return None;
     }
-    // The kind of what the server said last on one of them (the answer line's), when it
-    // reads whole: the other welcome to accept.
-    let other = reports
+    // What the server said last on one of them (the answer line's), when it reads whole:
+    // the other welcome to accept, or its refusal in band.
+    let said = reports
         .iter()
         .filter_map(|r| r.answer.as_ref())
         .filter(|a| matches!(a.cause, Cause::ClientClose(_)))
         .filter_map(|a| serde_json::from_str::<serde_json::Value>(&a.body).ok())
-        .find_map(|v| super::frame::kind_of(&plan.oracles, &v).map(|k| k.into_owned()))
+        .find_map(|v| {
+            let kind = super::frame::kind_of(&plan.oracles, &v).map(|k| k.into_owned())?;
+            Some((kind, v))
+        });
+    if let Some((kind, body)) = said
+        .as_ref()
+        .filter(|(k, _)| *k == plan.oracles.error_event)
+    {
+        return Some(refused_in_band_note(plan, n, kind, body));
+    }
+    let other = said
+        .map(|(k, _)| k)
         .filter(|k| k != event)
         .unwrap_or_else(|| "OTHER".to_string());
     Some(format!(
@@ -616,6 +627,27 @@ fn closed_unaccepted_note(plan: &Plan, reports: &[ConnReport]) -> Option<String>
         regex::escape(&other),
         field = door::toml_key(&plan.oracles.type_field),
     ))
+}
+
+/// [`closed_unaccepted_note`] when what the server said last on those attempts is its
+/// error event (`body`, of kind `kind`): its refusal of the connection in band, on a
+/// socket it left open, which `reject.message` declares (a kind of its own in
+/// `[oracles.kinds]`, from the error's type and code). Accepting it as a welcome would read
+/// the refusals as sessions.
+fn refused_in_band_note(plan: &Plan, n: u64, kind: &str, body: &serde_json::Value) -> String {
+    let field = door::toml_key(&plan.oracles.type_field);
+    let code = ["code", "reason", "error"]
+        .iter()
+        .find_map(|k| body.get(*k).and_then(|v| v.as_str()).map(|v| (*k, v)))
+        .map_or(String::new(), |(k, v)| format!(", {k} = {v:?}"));
+    format!(
+        "the scripts closed {n} valid-token attempt{} after the server answered them with \
+         its error event, before it accepted them: its refusal of those connections in band, \
+         if so, is declared by a kind and `reject.message` (`[oracles.kinds] refused = {{ \
+         {field} = {kind:?}{code} }}` and `[oracles] reject = {{ message = \"refused\" }}`), \
+         and then judged as a refusal",
+        plural(n),
+    )
 }
 
 /// The note on valid-token attempts the server closed before accepting them right after
@@ -971,6 +1003,9 @@ fn decide(e: &Evidence<'_>) -> Judgement {
             hint.push_str(&silent);
         }
         return j;
+    }
+    if violations > 0 && violations == e.kept.len() as u64 && limit_may_explain(e) {
+        return limit_enforced(e, violations);
     }
     if violations > 0 {
         let mut hint = violations_hint(e.by_oracle, e.kept, e.reports);
@@ -2736,6 +2771,37 @@ fn limit_may_explain(e: &Evidence<'_>) -> bool {
         && e.kept
             .iter()
             .all(|v| v.oracle == OracleKind::Completeness && over.contains(&v.conn))
+}
+
+/// Every violation of the run an unmet expectation of a connection the server never
+/// accepted over the declared exclusivity limit ([`limit_may_explain`]): the limit the
+/// scenario declares, enforced, with a refusal it does not list (a close code, an error
+/// in band on a socket left open). Those scripts were owed nothing: clean, saying so (how
+/// to declare the refusal, the notes every verdict gets say).
+fn limit_enforced(e: &Evidence<'_>, unmet: u64) -> Judgement {
+    let over = super::shedding::over_the_limit(e.plan, e.reports);
+    let mut hint = format!(
+        "{}: the {unmet} unmet expectation{} {} those of the {} connection{} \
+         the server refused over the declared exclusivity limit (never accepted while their \
+         {} had the most it allows live), owed nothing",
+        clean_summary(e.reports),
+        plural(unmet),
+        if unmet == 1 { "is" } else { "are" },
+        over.len(),
+        plural(over.len() as u64),
+        match e.plan.oracles.session.per {
+            crate::model::SessionKey::Token => "token",
+            crate::model::SessionKey::User => "user",
+        },
+    );
+    if let Some(note) = super::shedding::over_limit_note(e.plan, e.reports) {
+        hint.push_str("; ");
+        hint.push_str(&note);
+    }
+    Judgement {
+        verdict: Verdict::Clean,
+        hint: Some(hint),
+    }
 }
 
 /// [`went_away::went_away`]'s judgement, and when the closes were bare 1001s to

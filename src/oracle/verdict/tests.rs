@@ -3088,6 +3088,8 @@ fn closes_over_a_declared_per_user_limit_are_the_limit_not_load_shed() {
     }
     let judged = |plan: &Plan| judged_with(plan, (4008, "too many connections"));
     let j = judged(&limited);
+    // Their scripts' unmet expectations were owed nothing: the limit enforced, clean.
+    assert_eq!(j.verdict, Verdict::Clean, "{:?}", j.hint);
     let hint = j.hint.unwrap_or_default();
     assert!(
         hint.contains(
@@ -6114,7 +6116,7 @@ fn errors_on_connections_the_server_then_refused_are_its_refusal_not_early_reque
     };
     let refused = note(false);
     assert!(
-        refused.contains("every one on a connection the server then closed before accepting it")
+        refused.contains("every one on a connection the server never accepted")
             && !refused.contains("too early"),
         "{refused}"
     );
@@ -6147,5 +6149,42 @@ fn a_hunt_says_when_no_round_could_judge_exclusivity() {
     assert_eq!(
         exclusivity_unexercised_note(&plan_of("{ share = 2 }")),
         None
+    );
+}
+
+/// Attempts the scripts closed unaccepted after the server answered them with its error
+/// event (a single-session server refusing in band, on a socket it left open): the note
+/// says how to declare that refusal, never to accept the error as a welcome.
+#[test]
+fn an_error_before_acceptance_is_declared_as_a_refusal_not_accepted_as_a_welcome() {
+    let mut plan = plan();
+    plan.oracles.session.accepted = crate::model::AcceptRule::Message {
+        event: "welcome".into(),
+    };
+    let reports: Vec<ConnReport> = plan
+        .conns
+        .iter()
+        .map(|c| {
+            if c.id == 0 {
+                return report(c, attempt(End::Accepted), Default::default());
+            }
+            let mut a = unaccepted(Some(Cause::ClientClose(1000)));
+            a.last_frame_us = Some(30);
+            let mut r = report(c, a, Default::default());
+            r.answer = Some(crate::model::Answer {
+                cause: Cause::ClientClose(1000),
+                detail: "closed by the client".into(),
+                body: r#"{"type": "error", "code": "session_active"}"#.into(),
+                retry_after_s: None,
+            });
+            r
+        })
+        .collect();
+    let note = closed_unaccepted_note(&plan, &reports).unwrap_or_default();
+    assert!(
+        note.contains("refused = { type = \"error\", code = \"session_active\" }")
+            && note.contains("reject = { message = \"refused\" }")
+            && !note.contains("matches"),
+        "{note}"
     );
 }

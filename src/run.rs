@@ -904,8 +904,7 @@ async fn resolve(
 /// Merges the connections' reports and judges the whole run. Every violation's text is
 /// redacted here, the one place all of them pass before any output.
 fn merge(plan: &Plan, bound: &Bound, mut out: SwarmOutput, redactor: &auth::Redactor) -> Merged {
-    let mut session = oracle::session::check(plan, &out.reports, &out.probes);
-    session.extend(oracle::learn::foreign_answers(&out.reports));
+    let session = oracle::session::check(plan, &out.reports, &out.probes);
     // In the time series too, where they happened (the streaming oracles' were counted
     // there as the run went).
     out.intervals

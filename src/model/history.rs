@@ -1000,11 +1000,6 @@ pub struct ConnReport {
     pub attempts: Vec<Attempt>,
     /// What a calibration connection observed; `None` outside calibration.
     pub observed: Option<Box<super::learned::Observation>>,
-    /// Learned identity findings on records no expectation of this connection claimed:
-    /// another request's answer carrying another user's identity, each with its record's
-    /// key. Not counted yet: the run's merge counts those whose key no other connection
-    /// reported (a record delivered so to several connections is a broadcast).
-    pub foreign_answers: Vec<(u64, Violation)>,
 }
 
 impl ConnReport {
@@ -1028,7 +1023,6 @@ impl ConnReport {
             protocol_fault: None,
             attempts,
             observed: None,
-            foreign_answers: Vec::new(),
         }
     }
 }

@@ -440,9 +440,11 @@ pub struct Expect {
     pub name: Option<String>,
     /// What it claims are pushes, as the script is written, not answers to one request:
     /// correlated on a value an expectation on another field already answered (a STOMP
-    /// subscription's `MESSAGE` after its `RECEIPT`), or, uncorrelated, more records of
-    /// one kind than the sends since the previous `expect` (`said said said` after one
-    /// post: a room's broadcasts). A push carries whoever caused it (a broadcast's author),
+    /// subscription's `MESSAGE` after its `RECEIPT`), or that a send not carrying it
+    /// published to since (a STOMP `SEND` after the `SUBSCRIBE`); uncorrelated, after a
+    /// request an `expect` already answered (a listener's message), or more records of one
+    /// kind than the sends just before it (`said said said` after one post: a room's
+    /// broadcasts). A push carries whoever caused it (a broadcast's author),
     /// so the learned identity oracle does not judge what it claims; a declared
     /// `[oracles] identity` still does. Set by the scenario loader ([`mark_pushes`]).
     ///
@@ -487,7 +489,10 @@ fn claims_pushes(steps: &[Step], at: usize) -> bool {
     let mut other_send = false;
     for step in steps[..at].iter().rev() {
         if carries(step) {
-            return false;
+            // A send between that does not carry it publishes to what it names (a STOMP
+            // SEND after a SUBSCRIBE, with no receipt asked for); sends that carry it too
+            // are pipelined requests.
+            return other_send;
         }
         match step {
             // Answered on another field since the value went out: what comes on this one
@@ -514,11 +519,21 @@ fn is_send(step: &Step) -> bool {
     )
 }
 
-/// Whether an uncorrelated `expect` at `at` takes, with the uncorrelated `expect`s of its
-/// kind around it since the last send, more records of one kind than the sends before them
-/// (`said said said` after one post, or `msg` then `msg` after a post and its ack: a
-/// room's broadcasts, every member's).
+/// Whether an uncorrelated `expect` at `at` claims pushes: the request before it was
+/// answered already (an `expect` since the last send: a listener's message, after its join
+/// was acknowledged), or, right after its sends, it takes with the uncorrelated `expect`s
+/// of its kind after it more records of one kind than those sends (`said said said` after
+/// one post: a room's broadcasts, every member's). Not a greeting (no send before it).
 fn fans_in(steps: &[Step], at: usize, e: &Expect) -> bool {
+    let Some(last_send) = steps[..at].iter().rposition(is_send) else {
+        return false;
+    };
+    if steps[last_send + 1..at]
+        .iter()
+        .any(|s| matches!(s, Step::Expect(_)))
+    {
+        return true;
+    }
     let Some(kind) = one_kind(e) else {
         return false;
     };
@@ -528,18 +543,12 @@ fn fans_in(steps: &[Step], at: usize, e: &Expect) -> bool {
         }
         _ => 0,
     };
-    let last_send = steps[..at].iter().rposition(is_send);
-    let Some(last_send) = last_send else {
-        // A greeting: no request before it.
-        return false;
-    };
-    let before: usize = steps[last_send + 1..at].iter().map(of_kind).sum();
     let after: usize = steps[at + 1..]
         .iter()
         .take_while(|s| !is_send(s) && !matches!(s, Step::Repeat { .. }))
         .map(of_kind)
         .sum();
-    let taken = before + e.pattern.len() + after;
+    let taken = e.pattern.len() + after;
     let sends = steps[..=last_send]
         .iter()
         .rev()

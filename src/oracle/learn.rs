@@ -697,28 +697,5 @@ fn toml_string(s: &str) -> String {
     serde_json::Value::String(s.to_string()).to_string()
 }
 
-/// The learned identity findings on records no expectation claimed
-/// ([`ConnReport::foreign_answers`]) that the run counts: those whose record no other
-/// connection also reported so. The same record delivered as another request's answer to
-/// several connections is a broadcast (a room's message echoing its poster's request id),
-/// which a correct server sends; one user's private answer reaches one other.
-pub fn foreign_answers(reports: &[crate::model::ConnReport]) -> Vec<crate::model::Violation> {
-    let mut seen: std::collections::BTreeMap<u64, usize> = std::collections::BTreeMap::new();
-    for r in reports {
-        let mut keys: Vec<u64> = r.foreign_answers.iter().map(|(k, _)| *k).collect();
-        keys.sort_unstable();
-        keys.dedup();
-        for k in keys {
-            *seen.entry(k).or_default() += 1;
-        }
-    }
-    reports
-        .iter()
-        .flat_map(|r| &r.foreign_answers)
-        .filter(|(k, _)| seen.get(k) == Some(&1))
-        .map(|(_, v)| v.clone())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests;

@@ -816,9 +816,6 @@ impl ConnRun {
         let cursor = &self.cursor;
         self.checker
             .mark_values_sent(|value| cursor.sent_lately(value));
-        let foreign_answers = self
-            .checker
-            .foreign_answers(|value| cursor.sent_lately(value));
         self.redact_logins();
         let said = self.said.take().map(|s| *s).unwrap_or_default();
         let plan = self.plan();
@@ -838,7 +835,6 @@ impl ConnRun {
             protocol_fault: said.protocol_fault.map(String::from),
             attempts: std::mem::take(&mut self.attempts),
             observed: self.checker.observed.take(),
-            foreign_answers,
         })
     }
 

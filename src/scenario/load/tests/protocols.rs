@@ -684,6 +684,15 @@ fn expectations_that_claim_pushes_are_marked() {
         pushed(&format!("{msg}\n{post}\n{msg}\n{post}\n{msg}")),
         [false, false, false]
     );
+    // A subscription with no receipt asked for: the SEND after it publishes to it.
+    let bare = r#"{ send = { type = "SUBSCRIBE", headers = { id = "sub-1" } } },"#;
+    assert_eq!(pushed(&format!("{bare}\n{publish}\n{message}")), [true]);
+    // A listener: its join acknowledged, the room's message that comes next is pushed.
+    let join = r#"{ send = { type = "join", id = "j" } },"#;
+    assert_eq!(
+        pushed(&format!("{msg}\n{join}\n{ack}\n{msg}")),
+        [false, false, true]
+    );
     // Not pushes: one request's stream, an ack then its result, pipelined answers.
     assert_eq!(
         pushed(&format!(

@@ -1490,11 +1490,14 @@ impl ConnChecker {
             );
             let key = p.correlate.as_ref().map(|(_, v)| v.clone());
             if let (Some(value), Some((intended, actual))) = (&key, p.sent_at) {
+                let items = p.state.items();
                 let wait = LateWait {
                     key: key_hash(value),
                     intended,
                     actual,
                     name: p.name().map(Box::from),
+                    one_record: items.len() == 1
+                        && items.iter().all(|i| i.repeat == crate::model::Repeat::One),
                 };
                 keep_recent_n(&mut self.late_waits, wait, LATE_WAITS);
             }
@@ -2379,14 +2382,21 @@ impl ConnChecker {
             .and_then(|at| self.late_waits.remove(at));
         let own_request = request.as_ref().map(|w| w.actual);
         let turn = request.map(|w| {
+            // As an answer in time's: one sample of every phase it measures alike.
             let turn = now.saturating_duration_since(w.intended);
-            self.samples.push((Phase::Turn.into(), turn));
-            if w.actual != w.intended {
+            let mut phases = Phases::from(Phase::Turn);
+            if w.one_record {
+                phases = phases.with(Phase::FirstEvent);
+            }
+            if w.actual == w.intended {
+                phases = phases.with(Phase::TurnRaw);
+            } else {
                 self.samples.push((
                     Phase::TurnRaw.into(),
                     now.saturating_duration_since(w.actual),
                 ));
             }
+            self.samples.push((phases, turn));
             if let Some(name) = w.name {
                 self.named_samples.push((name.into(), turn));
             }
@@ -2514,7 +2524,7 @@ impl ConnChecker {
     }
 
     /// A violation of `oracle` on this connection at `now`, made but neither counted nor
-    /// kept (what [`Self::violate`] keeps, and what a later judgement may drop).
+    /// kept (what [`Self::violate`] counts and keeps).
     fn violation(
         &self,
         oracle: OracleKind,
@@ -2949,6 +2959,9 @@ struct LateWait {
     /// Its `name`, when it has one: a late answer's turn latency goes to its name's
     /// histogram too, as an answer in time's does.
     name: Option<Box<str>>,
+    /// Its pattern is one record (`echo`): the answer's first event is its last, and its
+    /// first-event latency its turn.
+    one_record: bool,
 }
 
 /// Whether `event`, arriving for a finished expectation whose pattern stopped at `state`,

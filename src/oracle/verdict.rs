@@ -1004,9 +1004,6 @@ fn decide(e: &Evidence<'_>) -> Judgement {
         }
         return j;
     }
-    if violations > 0 && violations == e.kept.len() as u64 && limit_may_explain(e) {
-        return limit_enforced(e, violations);
-    }
     if violations > 0 {
         let mut hint = violations_hint(e.by_oracle, e.kept, e.reports);
         // Set when the hint already says the server stopped reading every connection.
@@ -2771,37 +2768,6 @@ fn limit_may_explain(e: &Evidence<'_>) -> bool {
         && e.kept
             .iter()
             .all(|v| v.oracle == OracleKind::Completeness && over.contains(&v.conn))
-}
-
-/// Every violation of the run an unmet expectation of a connection the server never
-/// accepted over the declared exclusivity limit ([`limit_may_explain`]): the limit the
-/// scenario declares, enforced, with a refusal it does not list (a close code, an error
-/// in band on a socket left open). Those scripts were owed nothing: clean, saying so (how
-/// to declare the refusal, the notes every verdict gets say).
-fn limit_enforced(e: &Evidence<'_>, unmet: u64) -> Judgement {
-    let over = super::shedding::over_the_limit(e.plan, e.reports);
-    let mut hint = format!(
-        "{}: the {unmet} unmet expectation{} {} those of the {} connection{} \
-         the server refused over the declared exclusivity limit (never accepted while their \
-         {} had the most it allows live), owed nothing",
-        clean_summary(e.reports),
-        plural(unmet),
-        if unmet == 1 { "is" } else { "are" },
-        over.len(),
-        plural(over.len() as u64),
-        match e.plan.oracles.session.per {
-            crate::model::SessionKey::Token => "token",
-            crate::model::SessionKey::User => "user",
-        },
-    );
-    if let Some(note) = super::shedding::over_limit_note(e.plan, e.reports) {
-        hint.push_str("; ");
-        hint.push_str(&note);
-    }
-    Judgement {
-        verdict: Verdict::Clean,
-        hint: Some(hint),
-    }
 }
 
 /// [`went_away::went_away`]'s judgement, and when the closes were bare 1001s to

@@ -3088,8 +3088,6 @@ fn closes_over_a_declared_per_user_limit_are_the_limit_not_load_shed() {
     }
     let judged = |plan: &Plan| judged_with(plan, (4008, "too many connections"));
     let j = judged(&limited);
-    // Their scripts' unmet expectations were owed nothing: the limit enforced, clean.
-    assert_eq!(j.verdict, Verdict::Clean, "{:?}", j.hint);
     let hint = j.hint.unwrap_or_default();
     assert!(
         hint.contains(

@@ -374,6 +374,18 @@ pub fn path_text(parts: &[String]) -> String {
 /// [`to_toml`] offers to declare: the field the most message kinds carry (a user's own
 /// `user_id` on every answer, rather than a chat room's `from`, which only its broadcast
 /// carries and which names other users once several share the room), then the shortest.
+/// Whether the leaf at `path` of `msg` is an element of an array (its parent is one).
+fn in_a_list(msg: &Value, path: &[String]) -> bool {
+    let Some((_, parent)) = path.split_last() else {
+        return false;
+    };
+    let pointer: String = parent
+        .iter()
+        .map(|seg| format!("/{}", seg.replace('~', "~0").replace('/', "~1")))
+        .collect();
+    msg.pointer(&pointer).is_some_and(Value::is_array)
+}
+
 fn identity(spec: &OracleSpec, samples: &[Sample<'_>]) -> (Vec<String>, usize) {
     // Per path: on how many connections it held (present, always the sub), and whether it
     // ever equalled a sub at all (a candidate worth counting as dropped).
@@ -389,6 +401,11 @@ fn identity(spec: &OracleSpec, samples: &[Sample<'_>]) -> (Vec<String>, usize) {
                 .unwrap_or_default();
             let mut ls = Vec::new();
             leaves(msg, &mut ls);
+            // An element of a list (`members.0`) holds whoever the list names (a room's
+            // roster, each connection alone in it during calibration), not whose the
+            // message is: no identity. A field of an object in a list (`data.0.user`, a
+            // Socket.IO event's payload) is one.
+            ls.retain(|(path, _)| !in_a_list(msg, path));
             for (path, v) in ls {
                 let is_sub = v.as_str() == Some(s.sub);
                 kinds.entry(path.clone()).or_default().insert(kind.clone());

@@ -524,3 +524,22 @@ fn calibration_that_made_no_valid_connection_blames_no_target() {
     let none = refused.none_accepted("ws://127.0.0.1:9/ws");
     assert_eq!(none.map(|n| n.cause), Some(Some(Cause::Http(401))));
 }
+
+/// A room's roster in a join reply (`members: [sub]`, each calibration connection alone in
+/// the room) is no identity: under load it lists the other members too. A field of an
+/// object inside a list (a Socket.IO event's payload, `1.user`) still is.
+#[test]
+fn an_element_of_a_list_is_no_identity_but_a_field_of_an_object_in_one_is() {
+    let joined = |sub: &str| {
+        obs(
+            vec![
+                json!({"type": "joined", "members": [sub]}),
+                json!(["said", {"user": sub}]),
+            ],
+            &[],
+        )
+    };
+    let (a, b) = (joined("alice"), joined("bob"));
+    let p = propose(&OracleSpec::default(), &alice_and_bob(&a, &b));
+    assert_eq!(p.learned.identity, vec!["1.user".to_string()]);
+}

@@ -442,7 +442,7 @@ pub struct Expect {
     /// correlated on a value an expectation on another field already answered (a STOMP
     /// subscription's `MESSAGE` after its `RECEIPT`), or that a send not carrying it
     /// published to since (a STOMP `SEND` after the `SUBSCRIBE`); uncorrelated, after a
-    /// request an `expect` already answered (a listener's message), or more records of one
+    /// request a correlated `expect` already answered (a listener's message), or more records of one
     /// kind than the sends just before it (`said said said` after one post: a room's
     /// broadcasts). A push carries whoever caused it (a broadcast's author),
     /// so the learned identity oracle does not judge what it claims; a declared
@@ -520,17 +520,20 @@ fn is_send(step: &Step) -> bool {
 }
 
 /// Whether an uncorrelated `expect` at `at` claims pushes: the request before it was
-/// answered already (an `expect` since the last send: a listener's message, after its join
-/// was acknowledged), or, right after its sends, it takes with the uncorrelated `expect`s
+/// answered already by a correlated reply (a listener's message, after its join was
+/// acknowledged), or, right after its sends, it takes with the uncorrelated `expect`s
 /// of its kind after it more records of one kind than those sends (`said said said` after
 /// one post: a room's broadcasts, every member's). Not a greeting (no send before it).
 fn fans_in(steps: &[Step], at: usize, e: &Expect) -> bool {
     let Some(last_send) = steps[..at].iter().rposition(is_send) else {
         return false;
     };
+    // Its request answered by a correlated reply already (a join's `joined`): what comes
+    // next, unasked, is pushed. After an uncorrelated one (an `ack`), the request's reply
+    // may still be on its way (`ack` then `profile`).
     if steps[last_send + 1..at]
         .iter()
-        .any(|s| matches!(s, Step::Expect(_)))
+        .any(|s| matches!(s, Step::Expect(x) if x.correlate.is_some() && !x.absent))
     {
         return true;
     }

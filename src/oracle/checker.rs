@@ -396,7 +396,8 @@ fn claim_buffered(
                 claim.first_at.get_or_insert(b.at);
                 claim.last_at = Some(b.at);
                 if fed == Fed::Complete {
-                    if p.correlate.is_some() {
+                    // A push's value is a channel's: the others on it are other pushes.
+                    if p.correlate.is_some() && !claims_pushes(p) {
                         claim.duplicates = duplicates_after(p, buffer, i);
                     }
                     break;
@@ -1903,7 +1904,10 @@ impl ConnChecker {
         // Unless a finished expectation keeps it, the pattern goes back to the connection.
         let unkept = match (&p.correlate, p.absent) {
             (Some((_, value)), false) => {
-                let ended = match (how, tests_nothing(&p)) {
+                // A push's value is a channel's (a subscription's): every later push on it
+                // is no late duplicate of this one, as for a `where`-tested expectation.
+                let alone = tests_nothing(&p) && !claims_pushes(&p);
+                let ended = match (how, alone) {
                     (Resolution::Violated, true) => Ended::Failed,
                     (Resolution::Errored, true) => Ended::Errored,
                     (Resolution::Violated | Resolution::Errored, false) => Ended::FailedTested,

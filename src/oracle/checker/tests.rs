@@ -2480,6 +2480,56 @@ fn learned_identity_does_not_judge_what_an_expectation_claims_as_pushes() {
     }
 }
 
+/// A correlated expectation that claims pushes (a document's edits on its room, after its
+/// own edit's ack) takes one; the next edits on the room are other pushes, no late
+/// duplicate of it ("nothing more for a request already answered in full"), while the
+/// same record after an answer is.
+#[test]
+fn a_later_push_on_a_met_pushed_expectations_value_is_no_duplicate() {
+    let now = Instant::now();
+    let duplicates = |pushed: bool| {
+        let mut c = checker();
+        let mut plan = ExpectPlan {
+            correlate: Some(("run_id".into(), "doc1".into())),
+            ..one_x()
+        };
+        if pushed {
+            plan.rare_mut().pushed = true;
+        }
+        c.expect(plan, Some((now, now)), now);
+        for _ in 0..3 {
+            c.on_message(
+                &json!({"type": "x", "run_id": "doc1", "user_id": "user-1"}),
+                now,
+            );
+        }
+        c.violations.len()
+    };
+    assert_eq!(duplicates(true), 0);
+    assert_eq!(duplicates(false), 2);
+    // The same pushes come before the expectation opens (buffered): none is a duplicate.
+    let buffered = |pushed: bool| {
+        let mut c = checker();
+        for _ in 0..3 {
+            c.on_message(
+                &json!({"type": "x", "run_id": "doc1", "user_id": "user-1"}),
+                now,
+            );
+        }
+        let mut plan = ExpectPlan {
+            correlate: Some(("run_id".into(), "doc1".into())),
+            ..one_x()
+        };
+        if pushed {
+            plan.rare_mut().pushed = true;
+        }
+        c.expect(plan, Some((now, now)), now);
+        c.violations.len()
+    };
+    assert_eq!(buffered(true), 0);
+    assert_eq!(buffered(false), 2);
+}
+
 /// A reply without a kind calibration saw every time is counted, never a violation: a
 /// correct server may send a kind only sometimes (a tool event when a tool ran).
 #[test]

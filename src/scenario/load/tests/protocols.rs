@@ -693,6 +693,14 @@ fn expectations_that_claim_pushes_are_marked() {
         pushed(&format!("{msg}\n{join}\n{ack}\n{msg}")),
         [false, false, true]
     );
+    // An uncorrelated ack, then the request's reply: not a push.
+    let whoami = r#"{ send = { type = "whoami" } },"#;
+    assert_eq!(
+        pushed(&format!(
+            "{whoami}\n{{ expect = \"ack\" }},\n{{ expect = \"profile\" }},"
+        )),
+        [false, false]
+    );
     // Not pushes: one request's stream, an ack then its result, pipelined answers.
     assert_eq!(
         pushed(&format!(

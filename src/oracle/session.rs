@@ -601,7 +601,10 @@ struct HeldAfter {
 /// Whether the server could legitimately have held `o`'s session at some instant of
 /// `[from, to]`: `o` had begun by `to` and had not surely ended by `from`.
 fn possibly_live(o: &Attempt, from: u64, to: u64, held_after: HeldAfter) -> bool {
-    if o.started_us > to {
+    // Refused itself after its upgrade, it may have held the session while it was open,
+    // if it came first: two racing logins both turned away cannot each have held it for
+    // the other (the user was left with none).
+    if o.started_us > to || (o.outcome == Outcome::Rejected && o.started_us >= from) {
         return false;
     }
     let held = o.outcome == Outcome::Accepted || o.upgraded_us.is_some() || o.indeterminate();

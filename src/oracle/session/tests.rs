@@ -924,6 +924,41 @@ fn liveness() {
             ..Case::default()
         },
         Case {
+            name: "two connections of one token upgraded and refused together: neither held \
+                   the session the other was refused for (a server turning away every racing \
+                   login)",
+            rules: live(),
+            timeline: vec![
+                (
+                    1,
+                    vec![at(9_000)
+                        .upgraded(9_500)
+                        .refused(12_000, Cause::ServerClose(1008))],
+                ),
+                (
+                    2,
+                    vec![at(9_000)
+                        .upgraded(9_500)
+                        .refused(12_000, Cause::ServerClose(1008))],
+                ),
+            ],
+            want: vec![
+                want(
+                    L,
+                    1,
+                    &[1, 2],
+                    "no other connection with this jti, nor of its user",
+                ),
+                want(
+                    L,
+                    2,
+                    &[2, 1],
+                    "no other connection with this jti, nor of its user",
+                ),
+            ],
+            ..Case::default()
+        },
+        Case {
             name: "refused while only another user's connection is live",
             rules: live(),
             tokens: vec![token("j"), token("k")],

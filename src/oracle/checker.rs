@@ -2527,16 +2527,23 @@ impl ConnChecker {
         Some(v)
     }
 
-    /// A violation of `oracle` on this connection at `now`, made but neither counted nor
-    /// kept (what [`Self::violate`] counts and keeps).
-    fn violation(
-        &self,
+    /// Counts a violation of `oracle` and keeps it while fewer than [`MAX_KEPT`] are kept:
+    /// the kept one, for the caller to add what only it knows (the step of the expectation
+    /// it settled, how the stream ended); `None` past the cap.
+    fn violate(
+        &mut self,
         oracle: OracleKind,
         now: Instant,
-        (expected, seen): (String, String),
+        expected: String,
+        seen: String,
         correlation: Option<String>,
-    ) -> Violation {
-        Violation {
+    ) -> Option<&mut Violation> {
+        *self.violated_by.entry(oracle).or_default() += 1;
+        self.violated += 1;
+        if self.violations.len() >= MAX_KEPT {
+            return None;
+        }
+        self.violations.push(Violation {
             oracle,
             conn: self.who.conn,
             user: self.who.user,
@@ -2556,27 +2563,7 @@ impl ConnChecker {
             conn_end_ms: None,
             step: None,
             misread: None,
-        }
-    }
-
-    /// Counts a violation of `oracle` and keeps it while fewer than [`MAX_KEPT`] are kept:
-    /// the kept one, for the caller to add what only it knows (the step of the expectation
-    /// it settled, how the stream ended); `None` past the cap.
-    fn violate(
-        &mut self,
-        oracle: OracleKind,
-        now: Instant,
-        expected: String,
-        seen: String,
-        correlation: Option<String>,
-    ) -> Option<&mut Violation> {
-        *self.violated_by.entry(oracle).or_default() += 1;
-        self.violated += 1;
-        if self.violations.len() >= MAX_KEPT {
-            return None;
-        }
-        let v = self.violation(oracle, now, (expected, seen), correlation);
-        self.violations.push(v);
+        });
         self.violations.last_mut()
     }
 }
@@ -2880,12 +2867,13 @@ enum Ended {
     /// the request), and judged as a met one's is: a second copy, or an event out of its
     /// pattern's order, is a late duplicate all the same.
     Errored,
-    /// Met, cut or refused, with `where` tests: what comes after for its correlation value
-    /// is its answer only if it passes those tests, which the entry no longer holds, and a
-    /// value other requests share (a channel's) brings their answers too: neither a
-    /// duplicate nor counted.
+    /// Met, cut or refused, with `where` tests, or claiming pushes (a channel's value): what
+    /// comes after for its correlation value is its answer only if it passes those tests,
+    /// which the entry no longer holds, and a value other requests share (a channel's)
+    /// brings their answers too: neither a duplicate nor counted.
     SettledTested,
-    /// Violated or answered with the error event, with `where` tests: what comes after is
+    /// Violated or answered with the error event, with `where` tests or claiming pushes:
+    /// what comes after is
     /// counted as arrived, but is no late answer nor the answer sent anyway (it may be
     /// another request's on a shared value: the next request's broadcast).
     FailedTested,

@@ -119,7 +119,7 @@ pub(super) fn steps(cx: &mut Ctx<'_>, node: &Node<'_>, sent: &mut Sent) -> Vec<S
         out.push(step);
     }
     let deepest = pair_correlated(&mut out, sent.depth > 0);
-    crate::model::mark_pushes(&mut out);
+    mark_pushes(&mut out);
     if deepest > PAIRED_MAX {
         cx.report(
             node.span(),
@@ -204,6 +204,114 @@ fn pair_correlated(steps: &mut [Step], looped: bool) -> usize {
         }
     }
     deepest.max(pair_run(steps, &sends, &expects))
+}
+
+/// Marks the expectations of one list of `steps` (a group's, or a loop's body) that claim
+/// pushes ([`Expect::pushed`]).
+pub(super) fn mark_pushes(steps: &mut [Step]) {
+    let pushed: Vec<usize> = (0..steps.len())
+        .filter(|&at| claims_pushes(steps, at))
+        .collect();
+    for at in pushed {
+        if let Step::Expect(e) = &mut steps[at] {
+            e.pushed = true;
+        }
+    }
+}
+
+/// Whether the `expect` at `at` of `steps` claims pushes ([`Expect::pushed`]).
+fn claims_pushes(steps: &[Step], at: usize) -> bool {
+    let Some(Step::Expect(e)) = steps.get(at) else {
+        return false;
+    };
+    if e.absent {
+        return false;
+    }
+    let Some(field) = e.correlate.as_deref() else {
+        return fans_in(steps, at, e);
+    };
+    // A send (or a loop's sends) carrying the correlated field, as pairing counts them.
+    let carries = |step: &Step| sends_carrying(step, field) > 0;
+    let mut other_send = false;
+    for step in steps[..at].iter().rev() {
+        if carries(step) {
+            // A send between that does not carry it publishes to what it names (a STOMP
+            // SEND after a SUBSCRIBE, with no receipt asked for); sends that carry it too
+            // are pipelined requests.
+            return other_send;
+        }
+        match step {
+            // Answered on another field since the value went out: what comes on this one
+            // now is pushed to it (a subscription's messages after its receipt).
+            Step::Expect(x) if x.correlate.as_deref().is_some_and(|f| f != field) => return true,
+            Step::Repeat { steps, .. } => {
+                other_send |= crate::model::deep_steps(steps).any(is_send);
+            }
+            step => other_send |= is_send(step),
+        }
+    }
+    // The value went out before this list (a loop's body): a send here that does not
+    // carry it publishes to what it names.
+    other_send
+}
+
+/// Whether `step` sends a frame (`send`, `send_text`, `send_binary`).
+fn is_send(step: &Step) -> bool {
+    matches!(
+        step,
+        Step::Send { .. } | Step::SendText { .. } | Step::SendBinary { .. }
+    )
+}
+
+/// Whether an uncorrelated `expect` at `at` claims pushes: the request before it was
+/// answered already by a correlated reply (a listener's message, after its join was
+/// acknowledged), or, right after its sends, it takes with the uncorrelated `expect`s
+/// of its kind after it more records of one kind than those sends (`said said said` after
+/// one post: a room's broadcasts, every member's). Not a greeting (no send before it).
+fn fans_in(steps: &[Step], at: usize, e: &Expect) -> bool {
+    let Some(last_send) = steps[..at].iter().rposition(is_send) else {
+        return false;
+    };
+    // Its request answered by a correlated reply already (a join's `joined`): what comes
+    // next, unasked, is pushed. After an uncorrelated one (an `ack`), the request's reply
+    // may still be on its way (`ack` then `profile`).
+    if steps[last_send + 1..at]
+        .iter()
+        .any(|s| matches!(s, Step::Expect(x) if x.correlate.is_some() && !x.absent))
+    {
+        return true;
+    }
+    let Some(kind) = one_kind(e) else {
+        return false;
+    };
+    let of_kind = |step: &Step| match step {
+        Step::Expect(x) if x.correlate.is_none() && !x.absent && one_kind(x) == Some(kind) => {
+            x.pattern.len()
+        }
+        _ => 0,
+    };
+    let after: usize = steps[at + 1..]
+        .iter()
+        .take_while(|s| !is_send(s) && !matches!(s, Step::Repeat { .. }))
+        .map(of_kind)
+        .sum();
+    let taken = e.pattern.len() + after;
+    let sends = steps[..=last_send]
+        .iter()
+        .rev()
+        .take_while(|s| !matches!(s, Step::Expect(_)))
+        .filter(|s| is_send(s))
+        .count();
+    taken >= 2 && taken > sends
+}
+
+/// The one kind every item of `e`'s pattern names, each once (`said said`), if so.
+fn one_kind(e: &Expect) -> Option<&str> {
+    let first = e.pattern.first()?;
+    e.pattern
+        .iter()
+        .all(|i| i.repeat == Repeat::One && i.event == first.event)
+        .then_some(first.event.as_str())
 }
 
 /// The sends (and loops of sends alone) after the last step of `steps` that expects.

@@ -379,11 +379,13 @@ fn in_a_list(msg: &Value, path: &[String]) -> bool {
     let Some((_, parent)) = path.split_last() else {
         return false;
     };
-    let pointer: String = parent
-        .iter()
-        .map(|seg| format!("/{}", seg.replace('~', "~0").replace('/', "~1")))
-        .collect();
-    msg.pointer(&pointer).is_some_and(Value::is_array)
+    // Walked by the segments `leaves` made: an object's key or a list's index.
+    let at = parent.iter().try_fold(msg, |v, seg| match v {
+        Value::Object(map) => map.get(seg),
+        Value::Array(items) => items.get(seg.parse::<usize>().ok()?),
+        _ => None,
+    });
+    at.is_some_and(Value::is_array)
 }
 
 fn identity(spec: &OracleSpec, samples: &[Sample<'_>]) -> (Vec<String>, usize) {

@@ -2986,18 +2986,11 @@ fn missed_everywhere_note(
     if !kept.iter().all(unmet) {
         return None;
     }
-    let mut events: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
-    for r in reports {
-        for (kind, t) in &r.counters.expect.events {
-            let e = events.entry(kind.as_str()).or_default();
-            e.0 += t.expected;
-            e.1 += t.arrived;
-        }
-    }
+    let events = sum_counters(reports).expect.events;
     let never: BTreeMap<&str, u64> = events
-        .into_iter()
-        .filter(|(_, (expected, arrived))| *expected >= 2 && *arrived == 0)
-        .map(|(kind, (expected, _))| (kind, expected))
+        .iter()
+        .filter(|(_, t)| t.expected >= 2 && t.arrived == 0)
+        .map(|(kind, t)| (kind.as_str(), t.expected))
         .collect();
     // The kinds each violation still waited for, as its `expected` names them.
     let kinds: BTreeSet<&str> = kept

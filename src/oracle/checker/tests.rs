@@ -2487,7 +2487,8 @@ fn learned_identity_does_not_judge_what_an_expectation_claims_as_pushes() {
 #[test]
 fn a_later_push_on_a_met_pushed_expectations_value_is_no_duplicate() {
     let now = Instant::now();
-    let duplicates = |pushed: bool| {
+    // `before`: the pushes came before the expectation opened (buffered), else after.
+    let duplicates = |pushed: bool, before: bool| {
         let mut c = checker();
         let mut plan = ExpectPlan {
             correlate: Some(("run_id".into(), "doc1".into())),
@@ -2496,38 +2497,22 @@ fn a_later_push_on_a_met_pushed_expectations_value_is_no_duplicate() {
         if pushed {
             plan.rare_mut().pushed = true;
         }
-        c.expect(plan, Some((now, now)), now);
+        let push = json!({"type": "x", "run_id": "doc1", "user_id": "user-1"});
+        if !before {
+            c.expect(plan.clone(), Some((now, now)), now);
+        }
         for _ in 0..3 {
-            c.on_message(
-                &json!({"type": "x", "run_id": "doc1", "user_id": "user-1"}),
-                now,
-            );
+            c.on_message(&push, now);
+        }
+        if before {
+            c.expect(plan, Some((now, now)), now);
         }
         c.violations.len()
     };
-    assert_eq!(duplicates(true), 0);
-    assert_eq!(duplicates(false), 2);
-    // The same pushes come before the expectation opens (buffered): none is a duplicate.
-    let buffered = |pushed: bool| {
-        let mut c = checker();
-        for _ in 0..3 {
-            c.on_message(
-                &json!({"type": "x", "run_id": "doc1", "user_id": "user-1"}),
-                now,
-            );
-        }
-        let mut plan = ExpectPlan {
-            correlate: Some(("run_id".into(), "doc1".into())),
-            ..one_x()
-        };
-        if pushed {
-            plan.rare_mut().pushed = true;
-        }
-        c.expect(plan, Some((now, now)), now);
-        c.violations.len()
-    };
-    assert_eq!(buffered(true), 0);
-    assert_eq!(buffered(false), 2);
+    for before in [false, true] {
+        assert_eq!(duplicates(true, before), 0, "before {before}");
+        assert_eq!(duplicates(false, before), 2, "before {before}");
+    }
 }
 
 /// A reply without a kind calibration saw every time is counted, never a violation: a

@@ -193,12 +193,12 @@ fn render_row<W: Write>(w: &mut W, (phase, width): (&str, usize), r: &Row) -> io
         Verdict::WorseUngated(why) => format!("worse, not gated: {why}"),
         Verdict::BetterUngated(why) => format!("better, not gated: {why}"),
         Verdict::NotJudged(why) => match r.client_lag {
-            // Timed from the intended send: only the lag itself is the client's.
-            Some(lag) if why == CLIENT_FELL_BEHIND && from_intended(&r.phase) => format!(
+            // A row timed from the intended send carries the lag, the client's part of it.
+            Some(lag) if why == CLIENT_FELL_BEHIND => format!(
                 "worse, NOT JUDGED: {why} (its lag {} of {:.1} ms may explain it)",
                 lag.stat, lag.ms
             ),
-            Some(_) if why == CLIENT_FELL_BEHIND => format!(
+            None if why == CLIENT_FELL_BEHIND && r.unit == Unit::Ms => format!(
                 "worse, NOT JUDGED: {why} (timed from when the client got round to it, it \
                  holds the client's lateness)"
             ),
@@ -214,12 +214,6 @@ fn render_row<W: Write>(w: &mut W, (phase, width): (&str, usize), r: &Row) -> io
         shown(r.base),
         shown(r.new)
     )
-}
-
-/// Whether the phase a row names is timed from the request's intended send (`turn`, a
-/// named turn, `first_event`), so that a lagging client's lateness in it is its lag.
-fn from_intended(phase: &str) -> bool {
-    phase == "turn" || phase == "first_event" || phase.starts_with("turn:")
 }
 
 /// What a missing phase's warning says.

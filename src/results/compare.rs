@@ -1343,22 +1343,23 @@ fn latency_row(
         spread: spread.unwrap_or(base * SINGLE_RUN_SPREAD),
     };
     let verdict = beyond_sampling_noise(judge(new - base, base, &margins, gate), stat, merged);
-    let client_lag = runs.lagging.map(|lagging| lagging.at(stat));
     // A lagging client's lateness is in NEW's latency: a turn or a first event, timed
-    // from its intended send, gates only by what it grew beyond that. Every other phase
-    // (`turn_raw` too) is timed from when
-    // the client got round to it, and read when it got round to that: a client too busy
-    // to keep its schedule also noticed each connect, upgrade and answer late, by more
-    // than its lag (identical builds read tcp_connect.p90 +267% against a 2 ms lag), so a
-    // worse one is not judged at all.
+    // from its intended send, gates only by what it grew beyond that lag (its row carries
+    // it). Every other phase (`turn_raw` too) is timed from when the client got round to
+    // it, and read when it got round to that: a client too busy to keep its schedule also
+    // noticed each connect, upgrade and answer late, by more than its lag (identical
+    // builds read tcp_connect.p90 +267% against a 2 ms lag), so a worse one is not judged
+    // at all, and no lag is said beside it.
+    let from_intended = matches!(phase, Phase::Turn | Phase::FirstEvent);
+    let client_lag = runs
+        .lagging
+        .filter(|_| from_intended)
+        .map(|lagging| lagging.at(stat));
     let verdict = match client_lag {
-        Some(_)
-            if verdict == Verdict::Regression
-                && !matches!(phase, Phase::Turn | Phase::FirstEvent) =>
-        {
+        Some(lag) => beyond_client_lag(verdict, lag.ms, stat, (base, new), &margins, merged),
+        None if runs.lagging.is_some() && verdict == Verdict::Regression => {
             Verdict::NotJudged(CLIENT_FELL_BEHIND)
         }
-        Some(lag) => beyond_client_lag(verdict, lag.ms, stat, (base, new), &margins, merged),
         None => verdict,
     };
     // A client that stalled measured its pauses (and a built-in server's) as latency: a

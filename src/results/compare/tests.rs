@@ -177,6 +177,15 @@ fn a_lagging_clients_slower_connects_are_not_judged() {
         Verdict::NotJudged(CLIENT_FELL_BEHIND)
     );
     assert_eq!(verdict_of(&c, "first_event.p90"), Verdict::Regression);
+    // Only the rows timed from the intended send say the lag beside them.
+    let lag_of = |metric: &str| {
+        c.rows
+            .iter()
+            .find(|r| r.metric == metric)
+            .and_then(|r| r.client_lag)
+    };
+    assert!(lag_of("first_event.p90").is_some());
+    assert!(lag_of("tcp_connect.p90").is_none() && lag_of("turn_raw.p90").is_none());
     assert!(c.regressed(), "{:#?}", c.rows);
     let mut c = c;
     c.rows.retain(|r| r.phase != "first_event");

@@ -49,7 +49,8 @@ pub const RUN_EXIT_CODES: &str = "Exit codes:
   2    bad usage or scenario, or a plan this machine cannot hold
   3    stampede itself failed
   4    inconclusive: the race the scenario aims at never happened
-  5    target unusable: no connection got through the upgrade
+  5    target unusable: no connection got through the upgrade, or none was
+       accepted or had a request answered past the handshake
   6    auth misconfigured: every token the scenario sent was refused
   7    incomplete: the plan did not finish within its duration
   8    client-limited: the client's own limits (file descriptors, ports)

@@ -347,6 +347,13 @@ async fn a_takeover_close_crossing_the_scripts_own_is_still_the_takeover() {
     stop.cancel();
     let sum = &outcome.results.summary;
     assert_eq!(sum.counters.replaced, 5, "{:?}", sum.counters);
+    // Listed by the server's code, not by the script's own Close it crossed.
+    let ended_by = &sum.counters.ended_by;
+    assert_eq!(
+        ended_by.get(&Cause::ServerClose(4409)),
+        Some(&5),
+        "{ended_by:?}"
+    );
     assert_eq!(sum.violations.total, 0, "{:?}", sum.violations);
     assert_eq!(sum.verdict, Verdict::Clean, "{:?}", sum.hint);
 }

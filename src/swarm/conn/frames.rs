@@ -404,7 +404,7 @@ impl ConnRun {
                 // Boxed, as the goodbye above: rare, and its close handshake would
                 // otherwise sit in every waiting connection's future.
                 let reason = frame.as_ref().map_or("", |f| f.reason.as_str());
-                Box::pin(self.server_closed(cause, reason, now)).await;
+                Box::pin(self.server_closed(cause, reason, now, crossed)).await;
                 return false;
             }
             Message::Pong(payload) => {
@@ -575,7 +575,16 @@ impl ConnRun {
     /// The server's Close (`closed`, with its `reason`, often the only words that say
     /// why: graphql-ws's 4409 "Subscriber for s already exists" is a script's mistake)
     /// ended the stream: what was pending is settled with both quoted.
-    pub(super) async fn server_closed(&mut self, closed: Cause, reason: &str, now: Instant) {
+    /// The server closed the connection with `closed` (its `reason`). `crossed`: its Close
+    /// crossed our own and is its verdict all the same (a refusal, a declared takeover), so
+    /// the attempt ends by its code, not by ours.
+    pub(super) async fn server_closed(
+        &mut self,
+        closed: Cause,
+        reason: &str,
+        now: Instant,
+        crossed: bool,
+    ) {
         let Some(mut open) = self.open.take() else {
             return;
         };
@@ -599,8 +608,8 @@ impl ConnRun {
             _ => None,
         };
         let cause = match ours {
-            Some(mine) => Cause::ClientClose(mine),
-            None => closed,
+            Some(mine) if !crossed => Cause::ClientClose(mine),
+            _ => closed,
         };
         let detail = match reason.trim() {
             "" => format!("server closed with {code}"),

@@ -15,7 +15,9 @@
 //! `valgrind --tool=callgrind target/release/deps/echo-* --only stampede --conns 100
 //! --count 200` (or `--only bare`). The echo server is a child process, not traced. The
 //! difference between two counts, divided by the extra messages, is the cost per message
-//! without the setup.
+//! without the setup. `STAMPEDE_ECHO_BODY` replaces the steps of stampede's loop (e.g.
+//! `{ send_text = '{"type":"echo"}' }, { expect = "echo", within = "5s" },`), to measure
+//! what one kind of step costs against another.
 //!
 //! The bare client is the reference: one current-thread runtime, a 4 KiB read buffer, each
 //! connection sends a 32-byte JSON message and waits for its echo, as fast as it can.
@@ -201,7 +203,11 @@ fn stampede_run(url: &str, conns: usize, length: Length, flood: bool, threads: T
         Length::Seconds(s) => (s, 100_000_000),
         Length::Count(n) => (600, n),
     };
-    let body = if flood {
+    // STAMPEDE_ECHO_BODY swaps the loop's body for another (a profiler's what-if: a
+    // `send_text`, an uncorrelated `expect`), the same TOML steps the `repeat` holds.
+    let body = if let Ok(body) = std::env::var("STAMPEDE_ECHO_BODY") {
+        body
+    } else if flood {
         r#"{ send = { type = "echo", m = "{{marker}}" } },"#.to_string()
     } else {
         r#"{ send = { type = "echo", run_id = "{{conn}}-{{run}}" } },

@@ -335,13 +335,21 @@ pub struct ExpectRare {
     /// What it claims are pushes ([`crate::model::Expect::pushed`]): the learned identity
     /// oracle does not judge them.
     pub pushed: bool,
+    /// Its correlation value is drawn afresh per request ([`crate::model::Expect::fresh`]):
+    /// with `where` tests, a later record with the value is still its duplicate or late
+    /// answer.
+    pub fresh: bool,
 }
 
 impl ExpectRare {
     /// Whether it holds what a connection's checker reads: field tests, captures, a name
     /// or pushes (where the send carries the value is the shrinker's alone).
     pub fn judged(&self) -> bool {
-        !self.checks.is_empty() || !self.capture.is_empty() || self.name.is_some() || self.pushed
+        !self.checks.is_empty()
+            || !self.capture.is_empty()
+            || self.name.is_some()
+            || self.pushed
+            || self.fresh
     }
 
     fn is_empty(&self) -> bool {
@@ -362,6 +370,7 @@ impl PartialEq for ExpectPlan {
             && self.capture() == other.capture()
             && self.name() == other.name()
             && self.pushed() == other.pushed()
+            && self.fresh() == other.fresh()
     }
 }
 
@@ -369,6 +378,11 @@ impl ExpectPlan {
     /// Whether what it claims are pushes ([`ExpectRare::pushed`]).
     pub fn pushed(&self) -> bool {
         self.rare.as_ref().is_some_and(|r| r.pushed)
+    }
+
+    /// Whether its correlation value is drawn afresh per request ([`ExpectRare::fresh`]).
+    pub fn fresh(&self) -> bool {
+        self.rare.as_ref().is_some_and(|r| r.fresh)
     }
 
     /// Its field tests (none for most).
@@ -420,6 +434,8 @@ struct ExpectPlanFile {
     name: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pushed: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    fresh: bool,
 }
 
 impl From<ExpectPlanFile> for ExpectPlan {
@@ -430,6 +446,7 @@ impl From<ExpectPlanFile> for ExpectPlan {
             capture: f.capture,
             name: f.name,
             pushed: f.pushed,
+            fresh: f.fresh,
         };
         ExpectPlan {
             pattern: f.pattern,
@@ -456,6 +473,7 @@ impl From<ExpectPlan> for ExpectPlanFile {
             absent: e.absent,
             name: rare.name,
             pushed: rare.pushed,
+            fresh: rare.fresh,
         }
     }
 }

@@ -1905,8 +1905,10 @@ impl ConnChecker {
         let unkept = match (&p.correlate, p.absent) {
             (Some((_, value)), false) => {
                 // A push's value is a channel's (a subscription's): every later push on it
-                // is no late duplicate of this one, as for a `where`-tested expectation.
-                let alone = tests_nothing(&p) && !claims_pushes(&p);
+                // is no late duplicate of this one, as for a `where`-tested expectation
+                // (whose value may be a channel's too), unless its value was drawn for its
+                // request alone: then what else comes with it is still its own.
+                let alone = (tests_nothing(&p) || fresh_value(&p)) && !claims_pushes(&p);
                 let ended = match (how, alone) {
                     (Resolution::Violated, true) => Ended::Failed,
                     (Resolution::Errored, true) => Ended::Errored,
@@ -2739,6 +2741,12 @@ fn needs_uncaptured(p: &Pending, captures: &BTreeMap<String, Value>) -> bool {
 /// does not judge them.
 fn claims_pushes(p: &Pending) -> bool {
     p.extras.as_ref().is_some_and(|e| e.pushed)
+}
+
+/// Whether `p`'s correlation value was drawn afresh for its request
+/// ([`ExpectRare::fresh`]): no other request of the connection shares it.
+fn fresh_value(p: &Pending) -> bool {
+    p.extras.as_ref().is_some_and(|e| e.fresh)
 }
 
 fn owns_its_claims(p: &Pending) -> bool {

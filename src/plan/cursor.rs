@@ -846,6 +846,7 @@ fn rare_of(expect: &Expect, vars: &template::Vars<'_>, run: u64) -> Box<ExpectRa
         capture: expect.capture.clone(),
         name: expect.name.clone(),
         pushed: expect.pushed,
+        fresh: expect.fresh,
     })
 }
 

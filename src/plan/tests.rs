@@ -61,6 +61,7 @@ fn scenario(users: u32, per_user: u32, token: TokenReuse, arrival: Arrival) -> S
                             absent: false,
                             name: None,
                             pushed: false,
+                            fresh: false,
                         }),
                         Step::Think {
                             dist: Dist::Exp {
@@ -405,6 +406,7 @@ fn nested_and_paced_loops_expand_like_the_old_expander() {
             absent: false,
             name: None,
             pushed: false,
+            fresh: false,
         }),
     ]);
     let actions = expand_conn(&plan, &plan.conns[0], 100).unwrap();
@@ -657,6 +659,7 @@ fn expect_step(pattern: &str, correlate: &str, checks: Vec<FieldTest>, name: &st
         absent: false,
         name: Some(name.into()),
         pushed: false,
+        fresh: false,
     })
 }
 

@@ -1294,10 +1294,18 @@ impl ConnRun {
                 self.scripted_send(text)
             }
             Action::SendText { text } => {
-                Work::Send(match fill_str(&text, &self.checker.captures) {
-                    serde_json::Value::String(s) => s,
-                    other => crate::model::path::key_text(&other),
-                })
+                // `{{$name}}` captures are filled only now; a text without a placeholder
+                // left goes as it is. Then as a `send` goes: straight into the socket when
+                // it takes it, not through a future per send.
+                let text = if text.contains("{{") {
+                    match fill_str(&text, &self.checker.captures) {
+                        serde_json::Value::String(s) => s,
+                        other => crate::model::path::key_text(&other),
+                    }
+                } else {
+                    text
+                };
+                self.scripted_send(text)
             }
             Action::SendBinary { base64 } => Work::SendBinary(base64),
             Action::Ping { payload, within } => Work::Ping { payload, within },

@@ -3147,3 +3147,59 @@ fn a_record_failing_a_finished_expectations_where_is_not_its_answer() {
     assert_eq!(ch.violations.len(), 1, "{:?}", ch.violations);
     assert!(ch.violations[0].late_ms.is_none(), "{:?}", ch.violations[0]);
 }
+
+/// The same finished expectation with `where` tests, correlated on a value drawn for its
+/// request alone (`{{run}}` in the send, [`ExpectRare::fresh`]): a later record with the
+/// value is still its own. Met, a second copy that passes the tests is a duplicate;
+/// unmet, the answer that comes after the deadline is a late answer (slowness), not a loss.
+#[test]
+fn a_record_on_a_fresh_value_after_a_where_tested_expectation_is_still_its_own() {
+    let t0 = Instant::now();
+    let ack = |fresh: bool| {
+        let mut p = plan_of("order_ack", Some(("req_id", "o-3-1")));
+        let rare = p.rare_mut();
+        rare.checks = vec![FieldTest {
+            path: "status".into(),
+            test: Test::Equals(json!("accepted")),
+        }];
+        rare.fresh = fresh;
+        p
+    };
+    let record = json!({"type": "order_ack", "req_id": "o-3-1", "status": "accepted"});
+    let plain = || {
+        let spec = Arc::new(OracleSpec::default());
+        ConnChecker::new(spec, who(), Instant::now(), vec!["req_id".into()]).with_bodies()
+    };
+    // Met, then the same answer again: a duplicate, fresh; nothing, on a shared value.
+    for (fresh, duplicates) in [(true, 1), (false, 0)] {
+        let mut ch = plain();
+        let met = ch.expect(ack(fresh), Some((t0, t0)), t0);
+        ch.on_message(&record, t0);
+        assert!(!ch.is_pending(met));
+        ch.on_message(&record, t0);
+        let found: Vec<_> = ch
+            .violations
+            .iter()
+            .filter(|v| v.expected.contains(ANSWERED_IN_FULL))
+            .collect();
+        assert_eq!(
+            found.len(),
+            duplicates,
+            "fresh {fresh}: {:?}",
+            ch.violations
+        );
+    }
+    // Unmet by its deadline, then its answer: late, fresh; a loss, on a shared value.
+    for (fresh, late) in [(true, Some(7_000.0)), (false, None)] {
+        let mut ch = plain();
+        ch.expect(ack(fresh), Some((t0, t0)), t0);
+        ch.expire(t0 + Duration::from_secs(6));
+        ch.on_message(&record, t0 + Duration::from_secs(7));
+        assert_eq!(ch.violations.len(), 1, "{:?}", ch.violations);
+        assert_eq!(
+            ch.violations[0].late_ms, late,
+            "fresh {fresh}: {:?}",
+            ch.violations[0]
+        );
+    }
+}

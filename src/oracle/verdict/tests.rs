@@ -3720,6 +3720,7 @@ fn expect_step(kind: &str) -> Step {
         absent: false,
         name: None,
         pushed: false,
+        fresh: false,
     })
 }
 

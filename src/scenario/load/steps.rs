@@ -217,6 +217,46 @@ pub(super) fn mark_pushes(steps: &mut [Step]) {
             e.pushed = true;
         }
     }
+    let fresh: Vec<usize> = (0..steps.len())
+        .filter(|&at| correlates_on_fresh_values(steps, at))
+        .collect();
+    for at in fresh {
+        if let Step::Expect(e) = &mut steps[at] {
+            e.fresh = true;
+        }
+    }
+}
+
+/// Whether the correlated `expect` at `at` of `steps` correlates on a value drawn afresh
+/// per request ([`Expect::fresh`]): the list has sends carrying its field, and each of them
+/// writes it with a per-send placeholder.
+fn correlates_on_fresh_values(steps: &[Step], at: usize) -> bool {
+    let Some(Step::Expect(e)) = steps.get(at) else {
+        return false;
+    };
+    let Some(field) = e.correlate.as_deref().filter(|_| !e.absent) else {
+        return false;
+    };
+    let mut carried = crate::model::deep_steps(steps)
+        .filter_map(|s| match s {
+            Step::Send { template } => lookup(template, field),
+            _ => None,
+        })
+        .peekable();
+    carried.peek().is_some() && carried.all(drawn_per_send)
+}
+
+/// Whether a sent value is drawn afresh for each send: a string holding `{{run}}`,
+/// `{{uuid}}` or `{{random}}` (with an option, `{{run:int}}`, too).
+fn drawn_per_send(value: &serde_json::Value) -> bool {
+    let Some(text) = value.as_str() else {
+        return false;
+    };
+    text.split("{{").skip(1).any(|rest| {
+        let inner = rest.split("}}").next().unwrap_or("").trim();
+        let name = inner.split(':').next().unwrap_or("").trim();
+        matches!(name, "run" | "uuid" | "random")
+    })
 }
 
 /// Whether the `expect` at `at` of `steps` claims pushes ([`Expect::pushed`]).
@@ -700,6 +740,7 @@ fn expect(
         name,
         // Known once the whole list is read ([`crate::model::mark_pushes`]).
         pushed: false,
+        fresh: false,
     }
 }
 

@@ -181,6 +181,7 @@ steps = [
                     absent: false,
                     name: None,
                     pushed: false,
+                    fresh: false,
                 }),
                 Step::PauseReads {
                     dist: Dist::Uniform {

@@ -726,3 +726,50 @@ fn expectations_that_claim_pushes_are_marked() {
         [false, false]
     );
 }
+
+/// A correlated `expect` whose value every carrying send draws afresh (`{{run}}`,
+/// `{{uuid}}`, `{{random}}`, typed or not) is marked `fresh`; a value fixed by the
+/// template or per connection (a channel's, `{{conn}}` alone), an `expect_none`, or a
+/// field no send of its list carries is not.
+#[test]
+fn expectations_on_values_drawn_per_request_are_marked_fresh() {
+    let fresh = |steps: &str| -> Vec<bool> {
+        let steps = load(&with_steps(steps)).groups.remove(0).steps;
+        crate::model::deep_steps(&steps)
+            .filter_map(|s| match s {
+                Step::Expect(e) => Some(e.fresh),
+                _ => None,
+            })
+            .collect()
+    };
+    let turn = |id: &str| {
+        format!(
+            "{{ send = {{ type = \"order\", req_id = \"{id}\" }} }},\n\
+             {{ expect = \"order_ack\", correlate = \"req_id\", where = {{ status = \"ok\" }} }},"
+        )
+    };
+    for id in [
+        "o-{{conn}}-{{run}}",
+        "{{uuid}}",
+        "{{ random }}",
+        "{{run:int}}",
+    ] {
+        assert_eq!(fresh(&turn(id)), [true], "{id}");
+    }
+    for id in ["room-1", "{{conn}}", "u-{{user}}"] {
+        assert_eq!(fresh(&turn(id)), [false], "{id}");
+    }
+    // One send of the list carries a fixed value: the value may be shared.
+    let mixed = format!(
+        "{}\n{{ send = {{ type = \"order\", req_id = \"fixed\" }} }},",
+        turn("o-{{run}}")
+    );
+    assert_eq!(fresh(&mixed), [false]);
+    let none = r#"{ send = { type = "order", req_id = "o-{{run}}" } },
+        { expect_none = "reject", correlate = "req_id", within = "100ms" },"#;
+    assert_eq!(fresh(none), [false]);
+    // Sent before the loop whose body expects it: judged within the body's list alone.
+    let outside = r#"{ send = { type = "order", req_id = "o-{{run}}" } },
+        { repeat = 2, steps = [{ expect = "order_ack", correlate = "req_id" }] },"#;
+    assert_eq!(fresh(outside), [false]);
+}

@@ -587,3 +587,46 @@ steps = [
     let hint = s.hint.clone().unwrap_or_default();
     assert!(!hint.contains("send one after the ack"), "{hint}");
 }
+
+/// A run of bad tokens alone against a server that upgrades each and then says nothing
+/// (neither its acceptance nor a refusal) within the script's wait: no bad token was
+/// judged, so the run proves nothing. It read CLEAN ("0 of 4 bad-token attempts refused
+/// cleanly"), exit 0, as a server that refuses every forged token would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_tokens_the_server_never_answers_are_no_clean_run() {
+    let (url, stop) = common::spawn_server(|tcp| async move {
+        let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+            return;
+        };
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+    let text = r#"name = "bad-only-unanswered"
+duration = "10s"
+
+[oracles]
+accepted = { message = "connection_ack" }
+
+[[group]]
+name = "bad"
+users = 4
+arrival = "burst"
+forge = "catalogue"
+steps = [ { expect = "connection_ack", within = "300ms" }, { close = 1000 } ]
+"#;
+    let outcome = timeout(
+        BOUND,
+        common::run(&common::scenario("bad-only.toml", text), Some(url), None),
+    )
+    .await
+    .expect("bounded");
+    stop.cancel();
+    let s = &outcome.results.summary;
+    assert_eq!(s.counters.accepted, 0, "{:?}", s.counters);
+    assert_eq!(s.verdict, Verdict::Inconclusive, "{:?}", s.hint);
+    let hint = s.hint.as_deref().unwrap_or_default();
+    assert!(
+        hint.contains("answered none of the 4 bad-token attempts"),
+        "{hint}"
+    );
+}

@@ -1172,6 +1172,9 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     if let Some(j) = nothing_accepted(&t) {
         return j;
     }
+    if let Some(j) = no_bad_token_answered(&t) {
+        return j;
+    }
     let broken = e
         .plan
         .oracles
@@ -1238,6 +1241,31 @@ fn nothing_accepted(t: &Tally) -> Option<Judgement> {
              it: check `[oracles] accepted` against what the server sends when it accepts \
              (the answer lines quote its last messages)",
             t.valid
+        )),
+    })
+}
+
+/// A run of bad tokens alone (the catalogue, no valid token) in which the server answered
+/// none of them: not refused, not accepted, not shed, in no words of its own (each attempt
+/// ended by the script's own wait, or the run's end): rejection hygiene judged nothing, so
+/// the run is no pass. `None` when some bad token got the server's answer, or a valid
+/// token was presented (the rules before judge those runs).
+fn no_bad_token_answered(t: &Tally) -> Option<Judgement> {
+    let answered = t.forged_refused
+        + t.forged_accepted
+        + t.forged_own_words
+        + t.forged_shed.values().sum::<u64>();
+    if t.valid > 0 || t.forged == 0 || answered > 0 {
+        return None;
+    }
+    Some(Judgement {
+        verdict: Verdict::Inconclusive,
+        hint: Some(format!(
+            "the server answered none of the {} within the script's wait (none refused, none \
+             accepted), so rejection hygiene judged nothing and this run proves nothing of \
+             it: give the server longer (`within` of the first `expect`), or check that it \
+             reads the token where the scenario puts it",
+            crate::model::words::plural(t.forged, "bad-token attempt")
         )),
     })
 }

@@ -524,6 +524,14 @@ pub struct ExpectCounts {
     /// else. Left out of files when zero.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub identity_matched: u64,
+    /// Records the `[oracles] sequence` oracle read a number from (of its `kinds`, when it
+    /// names some), and of those the ones that carried its `per` field: none anywhere
+    /// names a field (or kinds) the server never sends, and the oracle judged nothing, or
+    /// judged every record as one sequence. Left out of files when zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sequence_numbered: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sequence_scoped: u64,
 }
 
 /// What a capture found in the messages that met its expectation ([`ExpectCounts::captures`]).
@@ -564,6 +572,8 @@ impl ExpectCounts {
         self.correlated_met.extend(o.correlated_met.iter().cloned());
         self.unclaimed += o.unclaimed;
         self.identity_matched += o.identity_matched;
+        self.sequence_numbered += o.sequence_numbered;
+        self.sequence_scoped += o.sequence_scoped;
         if self.unread_sample.is_none() {
             self.unread_sample.clone_from(&o.unread_sample);
         }

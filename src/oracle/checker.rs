@@ -526,8 +526,6 @@ pub struct ConnChecker {
     /// of each came ([`Self::count_unclaimed`]); empty until one comes.
     unclaimed_seen: Vec<(String, u32)>,
     last_seq: LastSeq,
-    /// The last value of each learned sequence field (`spec.learned.sequence`, same order).
-    learned_seq: Vec<Option<i64>>,
     /// The sum of the buffer's `Buffered::bytes`.
     buffered_bytes: usize,
     t0: Instant,
@@ -572,6 +570,10 @@ struct CheckerRare {
     /// kind, when)`, for an `expect_none` of that kind opened after it
     /// ([`ConnChecker::absence_broken_before`]).
     strays: VecDeque<(u64, u64, Instant)>,
+    /// The last value of each learned sequence field (`spec.learned.sequence`, same order;
+    /// empty until one is read): here, not in the checker, which every connection holds
+    /// inline, and few runs learn a sequence.
+    learned_seq: Vec<Option<i64>>,
 }
 
 /// How many correlated strays a connection remembers ([`CheckerRare::strays`]).
@@ -641,7 +643,6 @@ impl ConnChecker {
             captures: BTreeMap::new(),
             rare: None,
             keep_bodies: false,
-            learned_seq: vec![None; spec.learned.sequence.len()],
             span: None,
             observed: spec.calibrating.then(Box::default),
             learned_on: true,
@@ -713,7 +714,7 @@ impl ConnChecker {
         // a broadcast: settled before the buffer goes.
         self.settle_held_identity();
         self.last_seq = LastSeq::Unseen;
-        self.learned_seq.iter_mut().for_each(|s| *s = None);
+        self.forget_learned_sequences();
         self.span = None;
         if let Some(obs) = &mut self.observed {
             obs.streams.push(obs.messages.len());
@@ -1254,7 +1255,14 @@ impl ConnChecker {
     /// not lost).
     fn forget_sequence(&mut self) {
         self.last_seq = LastSeq::Unseen;
-        self.learned_seq.iter_mut().for_each(|s| *s = None);
+        self.forget_learned_sequences();
+    }
+
+    /// The learned sequences start again (each field's last value forgotten).
+    fn forget_learned_sequences(&mut self) {
+        if let Some(rare) = self.rare.as_mut() {
+            rare.learned_seq.iter_mut().for_each(|s| *s = None);
+        }
     }
 
     /// An echo of one of our own flood frames (it carries our marker): judged by the

@@ -954,6 +954,9 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     if let Some(j) = identity_misnamed(e.plan, e.reports, e.by_oracle) {
         return j;
     }
+    if let Some(j) = sequence_per_misnamed(e.plan, e.reports, e.by_oracle) {
+        return j;
+    }
     if let Some(j) = closed_on_request(e.plan, e.reports, e.by_oracle) {
         return j;
     }
@@ -1197,6 +1200,7 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     let unexercised: Vec<String> = [
         unshared_note(e.plan, e.coverage),
         identity_unseen_note(e.plan, e.reports),
+        sequence_unseen_note(e.plan, e.reports),
         unread_frames_note(e.reports),
     ]
     .into_iter()
@@ -1334,6 +1338,31 @@ fn identity_unseen_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
         format!(
             "identity not exercised: no record carried its field {field:?} (check `[oracles] \
              identity`: the path to the field that holds the connection's user, its `sub`)"
+        )
+    })
+}
+
+/// A clean run's note when the scenario declares an `[oracles] sequence` field and no
+/// record of the run (of its `kinds`, when it names some) carried a number there (a
+/// misspelled field or kind): the sequence oracle judged nothing. `None` when some did,
+/// or none is declared.
+fn sequence_unseen_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
+    let field = plan.oracles.sequence.as_deref()?;
+    let numbered: u64 = reports
+        .iter()
+        .map(|r| r.counters.expect.sequence_numbered)
+        .sum();
+    let kinds = &plan.oracles.sequence_kinds;
+    let of_kinds = if kinds.is_empty() {
+        String::new()
+    } else {
+        format!(" of its kinds ({})", kinds.join(", "))
+    };
+    (numbered == 0).then(|| {
+        format!(
+            "sequence not exercised: no record{of_kinds} carried a number at its field \
+             {field:?} (check `[oracles] sequence`: the field that numbers the server's \
+             messages, and the kinds that carry it)"
         )
     })
 }
@@ -3271,8 +3300,9 @@ pub use misreading::misspelled;
 use misreading::{
     answered_only_errors, answered_otherwise_everywhere, broke_the_protocol, capture_never_found,
     closed_on_request, identity_misnamed, misread, never_arrived_note, positional_kind,
-    said_no_everywhere, same_fault_everywhere, sends_objects, stopped_reading_everywhere,
-    stopped_reading_note, unmet_over_unread, unread_parts, unread_sample, unreadable, value_slip,
+    said_no_everywhere, same_fault_everywhere, sends_objects, sequence_per_misnamed,
+    stopped_reading_everywhere, stopped_reading_note, unmet_over_unread, unread_parts,
+    unread_sample, unreadable, value_slip,
 };
 use went_away::{went_away, went_down, went_down_after_all};
 mod door;

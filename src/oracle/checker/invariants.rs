@@ -80,6 +80,10 @@ impl ConnChecker {
             let key = lookup(msg, per).map(|v| key_text(v)).unwrap_or_default();
             (per.to_string(), key)
         });
+        self.counts.sequence_numbered += 1;
+        if scope.as_ref().is_some_and(|(_, key)| !key.is_empty()) {
+            self.counts.sequence_scoped += 1;
+        }
         let last = match &scope {
             Some((_, key)) => self.last_of(key),
             None => match self.last_seq {
@@ -265,6 +269,9 @@ impl ConnChecker {
     fn judge_learned_sequence<J: Tree>(&mut self, msg: &J, now: Instant) {
         let spec = self.spec.clone();
         let learned = &spec.learned;
+        // Out of the rare state while the violations are written, then put back.
+        let mut last_of = std::mem::take(&mut self.rare.get_or_insert_default().learned_seq);
+        last_of.resize(learned.sequence.len(), None);
         for (i, field) in learned.sequence.iter().enumerate() {
             if spec.sequence.as_deref() == Some(field.as_str()) {
                 continue;
@@ -274,7 +281,7 @@ impl ConnChecker {
                 continue;
             };
             let seq = sequence_number(value);
-            let last = self.learned_seq.get(i).copied().flatten();
+            let last = last_of.get(i).copied().flatten();
             if let Some(last) = last.filter(|l| seq != Some(l.saturating_add(1))) {
                 let expected = format!("{field} = {}", last.saturating_add(1));
                 self.violate_learned(
@@ -284,9 +291,12 @@ impl ConnChecker {
                     format!("{field} = {value}"),
                 );
             }
-            if let Some(slot) = self.learned_seq.get_mut(i) {
+            if let Some(slot) = last_of.get_mut(i) {
                 *slot = seq;
             }
+        }
+        if let Some(rare) = self.rare.as_mut() {
+            rare.learned_seq = last_of;
         }
     }
 }

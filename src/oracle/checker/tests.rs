@@ -2931,6 +2931,11 @@ fn a_sequence_per_symbol_and_kind_is_judged_within_its_scope() {
         ],
     );
     assert_eq!(ch.violations[0].expected, "seq = 2 (no symbol)");
+    // Counted for the verdict: numbered, but none in a sequence of its own.
+    assert_eq!(
+        (ch.counts.sequence_numbered, ch.counts.sequence_scoped),
+        (2, 0)
+    );
     assert_eq!(
         scoped(false, &[], &heartbeat)[0],
         ("seq = 8".to_string(), "seq = 7 on hb".to_string())

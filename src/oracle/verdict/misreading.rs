@@ -1890,3 +1890,42 @@ fn quoted(kinds: &BTreeSet<&str>) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// Every violation is of the `[oracles] sequence` oracle, on records without its `per`
+/// field, and no record of the run carried that field
+/// ([`ExpectCounts::sequence_scoped`](crate::model::ExpectCounts::sequence_scoped)) while
+/// some carried the number (a misspelled `per = "sym"` where the records say `symbol`):
+/// every record's number ran as one sequence, which interleaved symbols break on every
+/// switch. The script's reading, no race: unreadable.
+pub(super) fn sequence_per_misnamed(
+    plan: &Plan,
+    reports: &[ConnReport],
+    by_oracle: &BTreeMap<OracleKind, u64>,
+) -> Option<Judgement> {
+    let per = plan.oracles.sequence_per.as_deref()?;
+    let field = plan.oracles.sequence.as_deref()?;
+    let (numbered, scoped) = reports.iter().fold((0u64, 0u64), |(n, s), r| {
+        let c = &r.counters.expect;
+        (n + c.sequence_numbered, s + c.sequence_scoped)
+    });
+    let total: u64 = by_oracle.values().sum();
+    let unscoped = format!("(no {per})");
+    let all_unscoped = reports
+        .iter()
+        .flat_map(|r| &r.violations)
+        .all(|v| v.oracle == OracleKind::Ordering && v.expected.ends_with(&unscoped));
+    if total == 0 || numbered == 0 || scoped > 0 || !all_unscoped {
+        return None;
+    }
+    Some(Judgement {
+        verdict: Verdict::Unreadable,
+        hint: Some(format!(
+            "the `[oracles] sequence` per field {per:?} was on no record of the run ({numbered} \
+             record{} numbered at {field:?}), so every record's number ran as one sequence, and \
+             its breaks ({total}) are the script's reading, not the server's order: point \
+             `per` at the field that names each sequence (a symbol, a channel), or leave it \
+             out for one sequence per connection",
+            plural(numbered),
+        )),
+    })
+}

@@ -6187,3 +6187,76 @@ fn an_error_before_acceptance_is_declared_as_a_refusal_not_accepted_as_a_welcome
         "{note}"
     );
 }
+
+/// A declared `[oracles] sequence` whose `per` field no record carried (`per = "sym"`,
+/// the records say `symbol`) ran every record's number as one sequence: its breaks, each
+/// "(no sym)", are the script's reading, unreadable, not violations to hunt. Once some
+/// record carried it, or a break came on a record that had it, they are findings. A clean
+/// run whose sequence field no record carried says the oracle was not exercised.
+#[test]
+fn a_sequence_per_field_no_record_carried_is_the_scripts_reading() {
+    let text = "name = \"v\"\nduration = \"1s\"\n[oracles]\n\
+                sequence = { field = \"seq\", per = \"sym\", kinds = [\"update\"] }\n\
+                [[group]]\nname = \"g\"\nusers = 2\nsteps = [{ send = { type = \"sub\" } }, \
+                { expect = \"update update\" }, { close = 1000 }]\n";
+    let plan = crate::plan::build(&crate::scenario::load_str(text, "v.toml").unwrap(), 1);
+    let judged = |scoped: u64, expected: &str| {
+        let mut counters = crate::model::Counters {
+            messages_sent: 1,
+            messages_received: 2,
+            ..Default::default()
+        };
+        counters.expect.expectations = 1;
+        counters.expect.expectations_met = 1;
+        counters.expect.sequence_numbered = 2;
+        counters.expect.sequence_scoped = scoped;
+        let reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .map(|c| {
+                let mut r = report(c, attempt(End::Accepted), counters.clone());
+                r.violations = vec![Violation {
+                    oracle: OracleKind::Ordering,
+                    expected: expected.into(),
+                    seen: "seq = 1 on update".into(),
+                    ..unmet(c.id, false)
+                }];
+                r
+            })
+            .collect();
+        let by_oracle = [(OracleKind::Ordering, 2)].into_iter().collect();
+        judge_completed_by(&plan, &reports, &by_oracle)
+    };
+    let misnamed = judged(0, "seq = 2 (no sym)");
+    assert_eq!(misnamed.verdict, Verdict::Unreadable, "{misnamed:?}");
+    let hint = misnamed.hint.unwrap_or_default();
+    assert!(
+        hint.contains("per field \"sym\" was on no record"),
+        "{hint}"
+    );
+    assert_eq!(judged(1, "seq = 2 (no sym)").verdict, Verdict::Violations);
+    assert_eq!(
+        judged(0, "seq = 2 (sym = BTC)").verdict,
+        Verdict::Violations
+    );
+
+    let mut counters = crate::model::Counters {
+        messages_sent: 1,
+        messages_received: 2,
+        ..Default::default()
+    };
+    counters.expect.expectations = 1;
+    counters.expect.expectations_met = 1;
+    let hint = judge_counted_in(&plan, &counters, &[])
+        .hint
+        .unwrap_or_default();
+    assert!(
+        hint.contains("sequence not exercised: no record of its kinds (update) carried a number"),
+        "{hint}"
+    );
+    counters.expect.sequence_numbered = 2;
+    let hint = judge_counted_in(&plan, &counters, &[])
+        .hint
+        .unwrap_or_default();
+    assert!(!hint.contains("sequence not exercised"), "{hint}");
+}

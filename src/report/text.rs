@@ -448,8 +448,17 @@ fn render_verdict<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
         ""
     };
     match (&s.hint, s.verdict) {
-        (_, Verdict::Clean) if !s.thresholds_met() => {
-            writeln!(w, "\nverdict      CLEAN, but thresholds were breached{lag}")
+        // The hint still says what the run judged (orders all answered with the
+        // server's error event, attempts shed): often why a threshold broke.
+        (Some(hint), Verdict::Clean) if !s.thresholds_met() => writeln!(
+            w,
+            "\nverdict      CLEAN, but thresholds were breached (exit 1): {hint}{lag}"
+        ),
+        (None, Verdict::Clean) if !s.thresholds_met() => {
+            writeln!(
+                w,
+                "\nverdict      CLEAN, but thresholds were breached (exit 1){lag}"
+            )
         }
         (Some(hint), _) => writeln!(w, "\nverdict      {name}: {hint}{lag}"),
         (None, _) => writeln!(w, "\nverdict      {name}{}", lag.replacen("; ", ": ", 1)),

@@ -769,3 +769,21 @@ fn thresholds_met_by_an_interrupted_run_say_it_was_part_of_it() {
         text(&s)
     );
 }
+
+/// A clean run that breached a threshold still says what its hint says (what the run
+/// judged: requests all answered with the server's error event, attempts shed), often why
+/// the threshold broke; it said only "CLEAN, but thresholds were breached".
+#[test]
+fn a_clean_run_that_breached_a_threshold_keeps_its_hint() {
+    let mut s = summary();
+    s.verdict = Verdict::Clean;
+    s.hint = Some("80 of 140 expectations met (60 answered with the server's error event)".into());
+    s.thresholds = vec![crate::results::fixture::breached_threshold()];
+    let out = text(&s);
+    assert!(
+        out.contains(
+            "verdict      CLEAN, but thresholds were breached (exit 1): 80 of 140 expectations met"
+        ),
+        "{out}"
+    );
+}

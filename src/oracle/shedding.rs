@@ -31,8 +31,15 @@ const RATE_WORDS: [&str; 13] = [
 /// many requests", "rate limit exceeded"); or a 1008 (policy violation) whose reason says
 /// so: a connection cap ("too many connections") is a limit, not a refusal of the token,
 /// though 1008 alone is as often "who are you" and stays a refusal.
+///
+/// Not a reason that says the client repeated a message its protocol takes once:
+/// graphql-transport-ws closes a second `connection_init` with 4429 "Too many
+/// initialisation requests", the script's doing, not the server's load.
 pub fn reads_as_rate_limit(code: u16, reason: &str) -> bool {
     let reason = reason.to_lowercase();
+    if reason.contains("initialisation") || reason.contains("initialization") {
+        return false;
+    }
     let says_so = RATE_WORDS.iter().any(|w| reason.contains(w));
     match code {
         1008 => says_so,
@@ -201,6 +208,9 @@ mod tests {
             (4000, "Server busy, try again later", true),
             (4000, "separate sessions", false),
             (4401, "unauthorized", false),
+            // graphql-transport-ws: a second `connection_init`, the script's.
+            (4429, "Too many initialisation requests", false),
+            (4429, "too many initialization requests", false),
             // A 1008 only by its reason (a connection cap): alone, or with an auth
             // reason, it refuses the token. 1013 sheds anyway.
             (1008, "too many connections", true),

@@ -3193,7 +3193,9 @@ fn extras_note(kept: &[Violation]) -> String {
     format!(
         "; every one is a record ({}) that came for a request {ended}: a duplicate delivery, \
          or, if the server streams more than one for a request (a subscription's events until \
-         it is cancelled), a pattern that must allow them (`{example}+`)",
+         it is cancelled), a pattern that must allow them (`{example}+`); one that allows them \
+         already took them up to its end: these came after it (a `{example}` after the \
+         record that ended the request), the server's doing",
         shown.join(", ")
     )
 }

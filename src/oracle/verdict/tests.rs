@@ -2297,6 +2297,7 @@ fn extras_alone_say_a_stream_needs_a_repeating_pattern() {
     assert!(
         hint.contains("every one is a record (`next`) that came for a request whose pattern")
             && hint.contains("a pattern that must allow them (`next+`)")
+            && hint.contains("a `next` after the record that ended the request")
             && hint.ends_with("; hunt for a repro"),
         "{hint}"
     );

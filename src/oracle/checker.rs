@@ -351,6 +351,38 @@ struct Claim {
     /// more for a request already answered in full (a duplicate delivered before its
     /// `expect` opened), as their index in the buffer and kind.
     duplicates: Vec<(usize, String)>,
+    /// A claimed record that passed a `where` test on a `{{$name}}` capture, though it came
+    /// before the answer that gave the capture its value: its kind, the capture's name, and
+    /// how much sooner. The server used the value before it announced it (a notification
+    /// for a subscription id sent ahead of the subscribe's result), which a client routing
+    /// by the value would drop.
+    before_announced: Option<(String, String, Duration)>,
+}
+
+/// [`Claim::before_announced`] for buffered record `b`, which `p` takes: the first capture
+/// its `where` tests name that was taken after `b` came.
+fn announced_after(
+    p: &Pending,
+    b: &Buffered,
+    rare: Option<&CheckerRare>,
+) -> Option<(String, String, Duration)> {
+    let times = &rare?.captured_at;
+    let extras = p.extras.as_deref()?;
+    extras.checks.iter().find_map(|t| {
+        let text = match &t.test {
+            Test::Equals(Value::String(s)) | Test::Matches(s) => s.as_str(),
+            _ => return None,
+        };
+        crate::model::capture_refs(text)
+            .into_iter()
+            .find_map(|name| {
+                let (_, taken) = times.iter().find(|(n, _)| n == name)?;
+                let sooner = taken
+                    .checked_duration_since(b.at)
+                    .filter(|d| !d.is_zero())?;
+                Some((b.event.clone(), name.to_string(), sooner))
+            })
+    })
 }
 
 /// Feeds buffered messages that belong to `p`, in arrival order; their captures go to
@@ -358,7 +390,7 @@ struct Claim {
 fn claim_buffered(
     p: &mut Pending,
     buffer: &VecDeque<Buffered>,
-    (captures, tallies): Captures<'_>,
+    (captures, tallies, rare): Captures<'_>,
 ) -> Claim {
     let mut claim = Claim::default();
     for (i, b) in buffer.iter().enumerate() {
@@ -388,8 +420,11 @@ fn claim_buffered(
             }
             fed => {
                 p.state = trial;
+                if claim.before_announced.is_none() {
+                    claim.before_announced = announced_after(p, b, rare.as_deref());
+                }
                 if let Some(body) = &b.body {
-                    take_captures(p, body, (captures, tallies));
+                    take_captures(p, body, b.at, (captures, tallies, rare));
                 }
                 note_seen(p, &b.event);
                 claim.indices.push(i);
@@ -570,6 +605,10 @@ struct CheckerRare {
     /// kind, when)`, for an `expect_none` of that kind opened after it
     /// ([`ConnChecker::absence_broken_before`]).
     strays: VecDeque<(u64, u64, Instant)>,
+    /// When each `{{$name}}` capture last took its value (the arrival of the record it came
+    /// from): a buffered record that passes a test on it, come sooner, was sent before the
+    /// value was announced ([`Claim::before_announced`]).
+    captured_at: Vec<(String, Instant)>,
     /// The last value of each learned sequence field (`spec.learned.sequence`, same order;
     /// empty until one is read): here, not in the checker, which every connection holds
     /// inline, and few runs learn a sequence.
@@ -942,7 +981,11 @@ impl ConnChecker {
                 .iter()
                 .any(|record| held_earlier(&self.spec, &pending, record));
         }
-        let captures = (&mut self.captures, &mut self.counts.captures);
+        let captures = (
+            &mut self.captures,
+            &mut self.counts.captures,
+            &mut self.rare,
+        );
         let claim = claim_buffered(&mut pending, &self.buffer, captures);
         // Claimed and duplicate records leave the buffer together, the highest index
         // first so that the others stay where they are.
@@ -987,6 +1030,18 @@ impl ConnChecker {
             self.out_of_order(idx, &event, now);
         } else if let Some(first_at) = claim.first_at {
             self.after_feed(idx, Some(first_at), claim.last_at.unwrap_or(now));
+        }
+        if let Some((event, name, sooner)) = claim.before_announced {
+            self.violate(
+                OracleKind::Ordering,
+                now,
+                format!("{event} only after the answer that gave {{{{${name}}}}}"),
+                format!(
+                    "{event} carrying it {:.1} ms before that answer",
+                    sooner.as_secs_f64() * 1000.0
+                ),
+                key.clone(),
+            );
         }
         // Delivered twice before it opened: what the late path calls a duplicate when it
         // comes after.
@@ -1623,7 +1678,12 @@ impl ConnChecker {
 
     fn feed<J: Tree>(&mut self, idx: usize, event: &str, msg: &J, now: Instant) {
         let p = &mut self.pending[idx];
-        take_captures(p, msg, (&mut self.captures, &mut self.counts.captures));
+        let captures = (
+            &mut self.captures,
+            &mut self.counts.captures,
+            &mut self.rare,
+        );
+        take_captures(p, msg, now, captures);
         let first = (p.state.matched() == 0).then_some(now);
         let fed = p.state.feed(event);
         // What it saw is kept for a violation to name. An event that completes the pattern
@@ -2779,18 +2839,31 @@ fn failed_test<'p, J: Tree>(
 }
 
 /// The captured values by name, and what each capture found ([`CaptureTally`]).
+/// And the connection's rare state, where each capture's time goes
+/// ([`CheckerRare::captured_at`]).
 type Captures<'a> = (
     &'a mut BTreeMap<String, Value>,
     &'a mut BTreeMap<String, crate::model::CaptureTally>,
+    &'a mut Option<Box<CheckerRare>>,
 );
 
 /// Stores `p`'s captures from a message of its pattern (a path the message lacks captures
 /// nothing; a later send then shows the reference as written, and the first such message's
 /// shape is kept for the verdict to show).
-fn take_captures<J: Tree>(p: &Pending, msg: &J, (captures, tallies): Captures<'_>) {
+fn take_captures<J: Tree>(
+    p: &Pending,
+    msg: &J,
+    at: Instant,
+    (captures, tallies, rare): Captures<'_>,
+) {
     for c in p.capture() {
         if let Some(v) = lookup(msg, &c.path) {
             captures.insert(c.name.clone(), v.to_value());
+            let times = &mut rare.get_or_insert_default().captured_at;
+            match times.iter_mut().find(|(name, _)| *name == c.name) {
+                Some((_, when)) => *when = at,
+                None => times.push((c.name.clone(), at)),
+            }
         } else {
             let tally = tallies.entry(c.name.clone()).or_default();
             if tally.shape.is_empty() {

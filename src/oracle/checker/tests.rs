@@ -3208,3 +3208,60 @@ fn a_record_on_a_fresh_value_after_a_where_tested_expectation_is_still_its_own()
         );
     }
 }
+
+/// A notification that passes a `where` test on a captured subscription id, come before
+/// the answer that gave the id (buffered while the subscribe's `expect` waited), is an
+/// ordering violation: the server used the id before it announced it. One come after the
+/// answer is in order.
+#[test]
+fn a_record_carrying_a_captured_value_before_the_answer_that_gave_it_is_out_of_order() {
+    let t0 = Instant::now();
+    let run = |notified_at: Duration| {
+        let mut ch = ConnChecker::new(
+            Arc::new(OracleSpec::default()),
+            who(),
+            t0,
+            vec!["id".into()],
+        )
+        .with_bodies();
+        let mut subscribe = plan_of("result", Some(("id", "1")));
+        subscribe.rare_mut().capture = vec![Capture {
+            name: "sid".into(),
+            path: "result".into(),
+        }];
+        ch.expect(subscribe, Some((t0, t0)), t0);
+        let result_at = t0 + Duration::from_millis(20);
+        let notification = json!({"type": "notification", "sub": "0xab"});
+        if notified_at < Duration::from_millis(20) {
+            ch.on_message(&notification, t0 + notified_at);
+        }
+        ch.on_message(
+            &json!({"type": "result", "id": "1", "result": "0xab"}),
+            result_at,
+        );
+        if notified_at >= Duration::from_millis(20) {
+            ch.on_message(&notification, t0 + notified_at);
+        }
+        let mut listen = plan_of("notification", None);
+        listen.rare_mut().checks = vec![FieldTest {
+            path: "sub".into(),
+            test: Test::Equals(json!("{{$sid}}")),
+        }];
+        let at = t0 + Duration::from_millis(40);
+        let id = ch.expect(listen, Some((t0, t0)), at);
+        assert!(!ch.is_pending(id), "the notification meets it either way");
+        ch.violations
+    };
+    let early = run(Duration::from_millis(5));
+    assert_eq!(early.len(), 1, "{early:?}");
+    assert_eq!(early[0].oracle, OracleKind::Ordering);
+    assert_eq!(
+        early[0].expected,
+        "notification only after the answer that gave {{$sid}}"
+    );
+    assert_eq!(
+        early[0].seen,
+        "notification carrying it 15.0 ms before that answer"
+    );
+    assert!(run(Duration::from_millis(30)).is_empty());
+}

@@ -8,6 +8,9 @@
 //!   and `[limits] max_in_flight` sends per block: `times × sends per iteration`), never
 //!   below `times` as written. A repeat nested in a raised one keeps its `times`, so the
 //!   sends grow by `m`, not by `m` squared; a send outside any repeat stays one send.
+//! - A raised block of sends alone followed by a loop of correlated answers alone (a
+//!   pipelined burst and the loop that awaits it) raises that loop by as many answers as
+//!   it added sends, and the script's expectations pair with their sends again.
 //! - Inside a raised block, every `every` and `think` duration is divided by the factor
 //!   actually applied (`raised / times`), never below `min_gap` (a duration written below
 //!   it stays as written): the block keeps its length, its sends come closer together.
@@ -53,12 +56,12 @@ impl Capped {
 /// docs) and says which ceilings held any of them back.
 pub fn scale_sends(steps: &mut [Step], scale: SendScale) -> Capped {
     let mut capped = Capped::default();
-    for step in steps {
-        let Step::Repeat {
+    for at in 0..steps.len() {
+        let Some(Step::Repeat {
             times,
             steps: inner,
             every,
-        } = step
+        }) = steps.get_mut(at)
         else {
             continue;
         };
@@ -75,9 +78,43 @@ pub fn scale_sends(steps: &mut [Step], scale: SendScale) -> Capped {
             *every = shorter(*every, *times, raised, scale.min_gap);
         }
         shorten_gaps(inner, *times, raised, scale.min_gap);
+        let added = u64::from(raised - *times).saturating_mul(per_iteration);
+        let burst = !crate::model::deep_steps(inner).any(|s| matches!(s, Step::Expect(_)));
         *times = raised;
+        if burst {
+            answer_the_added(steps.get_mut(at + 1), added);
+        }
     }
+    // The pairing counts the loops' iterations: made again for the raised ones.
+    crate::scenario::pair_again(steps);
     capped
+}
+
+/// A burst of sends alone raised by `added` sends: the loop of correlated answers alone
+/// right after it (`next`), which answers the burst's sends one by one, is raised by as
+/// many, so that every added request is still awaited (left as written, the loop's
+/// answers paired with the burst's last sends only, and a server refusing the first ones
+/// by a rate limit read as one refusing everything). Left as it is when its iterations do
+/// not divide the added sends evenly, or it holds anything but expectations.
+fn answer_the_added(next: Option<&mut Step>, added: u64) {
+    let Some(Step::Repeat {
+        times,
+        steps: body,
+        every: None,
+    }) = next
+    else {
+        return;
+    };
+    let answers_only = body.iter().all(|s| matches!(s, Step::Expect(_)));
+    let per_iteration = body
+        .iter()
+        .filter(|s| matches!(s, Step::Expect(e) if e.correlate.is_some() && !e.absent))
+        .count() as u64;
+    if !answers_only || per_iteration == 0 || added % per_iteration != 0 {
+        return;
+    }
+    let more = u32::try_from(added / per_iteration).unwrap_or(0);
+    *times = times.saturating_add(more);
 }
 
 /// `times × mult` within the block's ceilings, never below `times`.
@@ -310,5 +347,37 @@ mod tests {
         assert_eq!(crate::model::script_size(&s).sends, 13);
         assert!(!has_send_blocks(&steps(r#"{ send = { type = "m" } }"#)));
         assert_eq!(shortest_gap(&s), None);
+    }
+
+    /// A pipelined burst (a send, a loop of sends alone) and the loop of correlated
+    /// answers after it: raising the burst raises the answers by as many, and each
+    /// expectation pairs with its own send again (the first with the first request).
+    /// Left alone, the 4 answers waited for the burst's last 4 of 8 requests.
+    #[test]
+    fn a_raised_burst_raises_the_loop_that_answers_it() {
+        let text = r#"{ send = { type = "q", id = "r-{{run}}" } },
+            { repeat = 3, steps = [{ send = { type = "q", id = "r-{{run}}" } }] },
+            { repeat = 4, steps = [{ expect = "a", correlate = "id" }] }"#;
+        let mut s = steps(text);
+        scale_sends(&mut s, scale(2));
+        assert!(matches!(s[1], Step::Repeat { times: 6, .. }), "{:?}", s[1]);
+        let Step::Repeat {
+            times, steps: body, ..
+        } = &s[2]
+        else {
+            panic!("{:?}", s[2]);
+        };
+        assert_eq!(*times, 7, "one answer per added send");
+        let Step::Expect(e) = &body[0] else {
+            panic!("{body:?}");
+        };
+        // The first iteration pairs with the send 6 before the latest: the first of 7.
+        assert_eq!((e.earlier_send, e.earlier_send_step), (6, 1));
+        // Answers that are not all correlated expects, or do not divide: kept.
+        let mixed = r#"{ repeat = 3, steps = [{ send = { type = "q", id = "r-{{run}}" } }] },
+            { repeat = 3, steps = [{ expect = "a", correlate = "id" }, { think = "1ms" }] }"#;
+        let mut s = steps(mixed);
+        scale_sends(&mut s, scale(2));
+        assert!(matches!(s[1], Step::Repeat { times: 3, .. }), "{:?}", s[1]);
     }
 }

@@ -28,6 +28,7 @@ mod walk;
 mod tests;
 
 pub use dist::{parse_dist, parse_duration};
+pub use steps::pair_again;
 pub use thresholds::parse_metric;
 
 use crate::model::{

@@ -12,6 +12,6 @@ pub use load::locate::{position as written_at, Locator};
 #[cfg(test)]
 pub(crate) use load::REPRO_FIELDS;
 pub use load::{
-    load_file, load_file_checked, load_file_to_run, load_str, parse_dist, parse_duration,
-    parse_metric, Problem, ScenarioError, ScenarioFile,
+    load_file, load_file_checked, load_file_to_run, load_str, pair_again, parse_dist,
+    parse_duration, parse_metric, Problem, ScenarioError, ScenarioFile,
 };

@@ -137,6 +137,22 @@ pub(super) fn steps(cx: &mut Ctx<'_>, node: &Node<'_>, sent: &mut Sent) -> Vec<S
 /// `u8`: 255 sends back, and the latest).
 const PAIRED_MAX: usize = 256;
 
+/// Pairs every correlated `expect` of a script with its send again, in every step list,
+/// as loading does ([`Expect::earlier_send`]): after the script's loops were given other
+/// `times` (a hunt's pressure raising a pipelined burst and the loop that answers it),
+/// which the pairing counts.
+pub fn pair_again(steps: &mut [Step]) {
+    fn in_list(steps: &mut [Step], looped: bool) {
+        for step in steps.iter_mut() {
+            if let Step::Repeat { steps: body, .. } = step {
+                in_list(body, true);
+            }
+        }
+        pair_correlated(steps, looped);
+    }
+    in_list(steps, false);
+}
+
 /// Sets each correlated `expect`'s [`Expect::earlier_send`] in one step list (`looped`:
 /// a loop's body). The list alternates stretches of sends and of the expectations that
 /// answer them (steps of other kinds, a `think`, a `ping`, a `rendezvous`, belong to

@@ -498,6 +498,7 @@ fn errored_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
     }
     (errored > 0).then(|| {
         let quoted = first.map_or(String::new(), |e| format!("; the first: {e}"));
+        let early_count = early;
         let early = match early {
             0 => String::new(),
             _ if refused == errored => ", every one on a connection the server never \
@@ -510,6 +511,21 @@ fn errored_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
             n => format!(
                 ", {n} of them requests sent before the server had accepted their connection"
             ),
+        };
+        // Under the first-frame rule an error is no acceptance: a server that accepts at
+        // the upgrade and rate-limits the first requests reads as never accepting those
+        // connections (counted failed), which one word of the scenario's fixes.
+        let early = if early_count > 0
+            && plan.oracles.session.accepted == crate::model::AcceptRule::FirstFrame
+        {
+            format!(
+                "{early} (under `accepted = \"first_frame\"` a connection whose first words \
+                 are errors is not accepted: if the server accepts at the upgrade and these \
+                 errors answer its requests, a rate limit say, declare `[oracles] accepted = \
+                 \"upgrade\"`)"
+            )
+        } else {
+            early
         };
         // The error settled each of them, but a request whose whole answer followed its
         // error was served: said, since the error alone reads as a refusal.

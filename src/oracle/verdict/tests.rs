@@ -6261,3 +6261,38 @@ fn a_sequence_per_field_no_record_carried_is_the_scripts_reading() {
         .unwrap_or_default();
     assert!(!hint.contains("sequence not exercised"), "{hint}");
 }
+
+/// Under the default first-frame rule, errors that came before a connection's acceptance
+/// (a server that accepts at the upgrade and rate-limits the first requests) say how to
+/// declare an acceptance at the upgrade; under an in-band acceptance message they do not.
+#[test]
+fn early_errors_under_the_first_frame_rule_point_at_accepting_at_the_upgrade() {
+    let note = |accepted: &str| {
+        let text = format!(
+            "name = \"v\"\nduration = \"1s\"\n[oracles]\n{accepted}\n[[group]]\nname = \"g\"\n\
+             users = 2\nsteps = [{{ send = {{ type = \"q\" }} }}, {{ expect = \"a\" }}]\n"
+        );
+        let plan = crate::plan::build(&crate::scenario::load_str(&text, "v.toml").unwrap(), 1);
+        let mut counters = crate::model::Counters::default();
+        counters.expect.expectations = 2;
+        counters.expect.expectations_errored = 2;
+        counters.expect.expectations_errored_early = 1;
+        let reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .map(|c| report(c, attempt(End::Accepted), counters.clone()))
+            .collect();
+        errored_note(&plan, &reports).unwrap_or_default()
+    };
+    let first_frame = note("");
+    assert!(
+        first_frame.contains("declare `[oracles] accepted = \"upgrade\"`"),
+        "{first_frame}"
+    );
+    let in_band = note("accepted = { message = \"welcome\" }");
+    assert!(!in_band.contains("accepted = \"upgrade\""), "{in_band}");
+    assert!(
+        in_band.contains("2 of them requests sent before"),
+        "{in_band}"
+    );
+}

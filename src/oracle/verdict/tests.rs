@@ -6296,3 +6296,28 @@ fn early_errors_under_the_first_frame_rule_point_at_accepting_at_the_upgrade() {
         "{in_band}"
     );
 }
+
+/// The note on error answers counts them among the expectations judged, as the clean
+/// summary does: those cut (by the run's end, or needing a capture a refused request never
+/// gave) are left out of both. It said "20 of 260" beside "220 of 240 expectations met".
+#[test]
+fn the_error_note_counts_the_expectations_the_clean_summary_counts() {
+    let text = "name = \"v\"\nduration = \"1s\"\n[[group]]\nname = \"g\"\nusers = 1\n\
+                steps = [{ send = { type = \"q\" } }, { expect = \"a\" }]\n";
+    let plan = crate::plan::build(&crate::scenario::load_str(text, "v.toml").unwrap(), 1);
+    let mut counters = crate::model::Counters::default();
+    let e = &mut counters.expect;
+    (e.expectations, e.expectations_met) = (26, 22);
+    (e.expectations_errored, e.expectations_cut) = (2, 2);
+    let reports: Vec<ConnReport> = plan
+        .conns
+        .iter()
+        .map(|c| report(c, attempt(End::Accepted), counters.clone()))
+        .collect();
+    let note = errored_note(&plan, &reports).unwrap_or_default();
+    assert!(
+        note.contains("answered 2 of 24 expectations with its error event"),
+        "{note}"
+    );
+    assert!(clean_summary(&reports).starts_with("22 of 24 expectations met"));
+}

@@ -108,18 +108,21 @@ pub(super) fn unmet_against_the_reference(
     {
         return None;
     }
-    let mut steps: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    // A repro's plan lists actions, not the script's steps: there, what was expected.
+    let mut steps: BTreeMap<(&str, String), u64> = BTreeMap::new();
     for v in kept {
-        *steps
-            .entry((v.group.as_str(), v.step.as_deref().unwrap_or("?")))
-            .or_default() += 1;
+        let place = match v.step.as_deref() {
+            Some(step) => format!("step {step}"),
+            None => format!("expecting {}", v.expected),
+        };
+        *steps.entry((v.group.as_str(), place)).or_default() += 1;
     }
     let mut most: Vec<_> = steps.into_iter().collect();
     most.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
     let named: Vec<String> = most
         .iter()
         .take(3)
-        .map(|((group, step), n)| format!("{group} step {step} ×{n}"))
+        .map(|((group, place), n)| format!("{group} {place} ×{n}"))
         .collect();
     Some(Judgement {
         verdict: Verdict::Unreadable,

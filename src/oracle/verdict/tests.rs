@@ -5627,6 +5627,13 @@ fn a_step_every_connection_missed_against_the_correct_reference_is_the_scripts()
         .hint
         .unwrap_or_default()
         .contains("(g step 3 ×1, g step 5 ×1)"));
+    // A repro's plan has actions, not steps: what was expected, never a "?".
+    let unplaced = Violation {
+        step: None,
+        ..missed(0)
+    };
+    let hint = judged(&[unplaced], true).hint.unwrap_or_default();
+    assert!(hint.contains("(g expecting progress ×1)"), "{hint}");
     let other = Violation {
         oracle: OracleKind::Exclusivity,
         ..missed(1)

@@ -1667,8 +1667,9 @@ fn unjudged(when: &str, stopped: &Unjudged, so: &str, json: bool) -> Result<u8, 
 }
 
 /// What a replay's runs broke besides the repro's oracle: `identity in 3 of 3 replays,
-/// ordering in 1 of 3 (not this repro's race: its violations are a run's to see, \
-/// `stampede run` on the repro's scenario)`; `None` when nothing else broke.
+/// ordering in 1 of 3: other oracles' findings ...`; `None` when nothing else broke. They
+/// may be the same fault seen from another side (a private event delivered to the wrong
+/// user leaves its owner's sequence incomplete) or another fault; either way no pass.
 fn others_broken_words(
     others: &std::collections::BTreeMap<crate::model::OracleKind, u32>,
     runs: u32,
@@ -1681,8 +1682,9 @@ fn others_broken_words(
         .map(|(oracle, n)| format!("{} in {n} of {runs} replays", oracle.name()))
         .collect();
     Some(format!(
-        "{}: not this repro's race, and no pass either (a run of the scenario shows those \
-         violations)",
+        "{}: other oracles' findings beside this repro's (the same fault seen from another \
+         side, as a leaked event's owner left waiting for it, or another one: `stampede run` \
+         of the repro's scenario lists them), and no pass either",
         each.join(", ")
     ))
 }

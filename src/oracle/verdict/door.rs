@@ -103,13 +103,24 @@ pub(super) fn refused_at_door(
         .scripts
         .iter()
         .all(|s| matches!(s.first(), Some(Step::Expect(_))));
-    let after = match (door.script_sent, waits_first) {
-        (true, false) => {
-            " (each had sent its first message: if the server refuses that until something \
-             comes first, begin the script with an `expect` of it)"
-        }
-        (true, true) => " (each had sent a message of its script)",
-        (false, _) => "",
+    let after = match (
+        door.script_sent,
+        waits_first,
+        &plan.oracles.session.accepted,
+    ) {
+        // The acceptance it waits for is named: what to expect first.
+        (true, false, AcceptRule::Message { event }) => format!(
+            " (each had sent its first message before the server's `{event}` came: a server \
+             that refuses requests until it has accepted closes them so, as \
+             graphql-transport-ws closes a subscribe before its ack with 4401; begin the \
+             script with `{{ expect = \"{event}\" }}` first)"
+        ),
+        (true, false, _) => " (each had sent its first message: if the server refuses that \
+                              until something comes first, begin the script with an \
+                              `expect` of it)"
+            .to_string(),
+        (true, true, _) => " (each had sent a message of its script)".to_string(),
+        (false, _, _) => String::new(),
     };
     // A reason that names the subprotocol says what to check before any token.
     let subprotocol = door

@@ -1614,6 +1614,17 @@ fn a_close_after_the_script_spoke_with_none_accepted_is_no_race() {
             "the hint names the close and the placement: {hint}"
         );
     }
+    // An acceptance in band the script did not wait for: named, as what to expect first.
+    let mut in_band = plan();
+    in_band.oracles.session.accepted = AcceptRule::Message {
+        event: "connection_ack".into(),
+    };
+    let hint = door_run_on(in_band, [early; 2], 0).hint.unwrap_or_default();
+    assert!(
+        hint.contains("before the server's `connection_ack` came")
+            && hint.contains("begin the script with `{ expect = \"connection_ack\" }` first"),
+        "{hint}"
+    );
     let unusable = Door::Closed {
         code: 4400,
         reason: "",

@@ -2935,7 +2935,12 @@ pub fn violations_hint(
         if let Some(note) = refused_users_note(kept, total, reports) {
             return format!("{head}{note}, hunt for a repro");
         }
-        return format!("{head}{}{}{HUNT}", extras_note(kept), skips_note(kept));
+        return format!(
+            "{head}{}{}{}{HUNT}",
+            extras_note(kept),
+            skips_note(kept),
+            repeated_kind_note(kept)
+        );
     }
     let by_deadline = late_by_deadline(&late);
     let unseen = unseen_late(kept, &by_deadline).len() as u64;
@@ -3183,6 +3188,35 @@ fn skips_note(kept: &[Violation]) -> String {
          none a repeat or a step back: if the protocol promises only an increasing {field}, not \
          one counted by one, declare `[oracles] sequence = {{ field = \"{field}\", contiguous = \
          false }}`"
+    )
+}
+
+/// When an out-of-order violation saw a kind come again right after itself where its
+/// pattern names it once (`expected next complete in order … seen next next`): the
+/// server may send several for a request (a stream's ticks), which the pattern must allow
+/// (`next+ complete`), as the hint then says. Empty otherwise.
+fn repeated_kind_note(kept: &[Violation]) -> String {
+    let repeated = kept.iter().find_map(|v| {
+        let (pattern, _) = v.expected.split_once(" in order (still to come: ")?;
+        let mut seen = v.seen.split_whitespace().rev();
+        let (last, before) = (seen.next()?, seen.next()?);
+        let once = pattern.split_whitespace().any(|item| item == last);
+        (last == before && once).then(|| (last, pattern))
+    });
+    let Some((kind, pattern)) = repeated else {
+        return String::new();
+    };
+    let allowed: Vec<String> = pattern
+        .split_whitespace()
+        .map(|item| match item == kind {
+            true => format!("{item}+"),
+            false => item.to_string(),
+        })
+        .collect();
+    format!(
+        "; `{kind}` came again right after itself where the pattern `{pattern}` has it once: \
+         if the server sends several for a request (a stream), allow them (`{}`)",
+        allowed.join(" ")
     )
 }
 

@@ -6339,3 +6339,26 @@ fn the_error_note_counts_the_expectations_the_clean_summary_counts() {
     );
     assert!(clean_summary(&reports).starts_with("22 of 24 expectations met"));
 }
+
+/// An out-of-order violation that saw a kind again right after itself, where the pattern
+/// names it once, says how to allow a stream of it; other orders say nothing of it.
+#[test]
+fn a_kind_repeated_where_the_pattern_has_it_once_says_how_to_allow_a_stream() {
+    let by_oracle = BTreeMap::from([(OracleKind::Completeness, 1)]);
+    let out_of_order = |seen: &str| Violation {
+        expected: "next complete in order (still to come: complete)".into(),
+        seen: seen.into(),
+        ..unmet(0, false)
+    };
+    let hint = violations_hint(&by_oracle, &[out_of_order("next next")], &[]);
+    assert!(
+        hint.contains(
+            "`next` came again right after itself where the pattern `next complete` has it \
+             once: if the server sends several for a request (a stream), allow them \
+             (`next+ complete`)"
+        ),
+        "{hint}"
+    );
+    let other = violations_hint(&by_oracle, &[out_of_order("complete")], &[]);
+    assert!(!other.contains("came again"), "{other}");
+}

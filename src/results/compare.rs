@@ -590,6 +590,7 @@ fn compare_sides(base: Side, new: Side, opts: &CompareOptions) -> Result<Compari
             grown.extend(grown_tail(phase.name(), &rows[first..], (b, n)));
         }
     }
+    closed_loop_turn_raw(&mut rows);
     // Named expectations' turns present on both sides: metrics `turn:NAME.p99`.
     let mut names: Vec<String> = merged_base
         .turns()
@@ -1297,6 +1298,30 @@ impl Which<'_> {
 /// One latency metric: `(name, phase, pick)`; a named turn judges as the `turn` phase.
 /// `runs` holds each side's runs and what of NEW's client keeps its timings from being
 /// judged.
+/// A closed loop sends each request when the client gets to it, so its `turn_raw` (timed
+/// from the send) holds the same samples as its `turn` (timed from the intended send): a
+/// `turn_raw` row left unjudged for a lagging client, with the very base and new figures
+/// of its `turn` row, takes that row's verdict (judged beyond the client's lag). Two rows
+/// of one measurement read "REGRESSION" and "NOT JUDGED" side by side otherwise.
+fn closed_loop_turn_raw(rows: &mut [Row]) {
+    let turns: Vec<(String, f64, f64, Verdict, Option<ClientLag>)> = rows
+        .iter()
+        .filter(|r| r.phase == Phase::Turn.name())
+        .map(|r| (r.stat.clone(), r.base, r.new, r.verdict, r.client_lag))
+        .collect();
+    for r in rows.iter_mut().filter(|r| {
+        r.phase == Phase::TurnRaw.name() && r.verdict == Verdict::NotJudged(CLIENT_FELL_BEHIND)
+    }) {
+        let same = turns
+            .iter()
+            .find(|(stat, base, new, ..)| *stat == r.stat && *base == r.base && *new == r.new);
+        if let Some((_, _, _, verdict, lag)) = same {
+            r.verdict = *verdict;
+            r.client_lag = *lag;
+        }
+    }
+}
+
 fn latency_row(
     (name, phase, which): (&str, Phase, Which<'_>),
     stat: LatencyStat,

@@ -673,3 +673,44 @@ fn a_merged_side_whose_rates_are_not_the_whole_load_judges_no_throughput() {
     let c = compared(consistent_base(), vec![whole]).unwrap();
     assert_eq!(verdict_of(&c, THROUGHPUT), Verdict::Regression);
 }
+
+/// A closed loop's `turn_raw` holds the same samples as its `turn`: with a NEW client that
+/// fell behind, the two rows read alike (the turn's regression beyond the lag), not
+/// "REGRESSION" beside "NOT JUDGED" for one measurement. A `turn_raw` that differs from
+/// the turn (a paced loop's) stays unjudged.
+#[test]
+fn a_closed_loops_turn_raw_reads_as_its_turn() {
+    let turns = |name: &str, ms: f64, lagging: bool, raw_apart: bool| {
+        let mut run = run_of(name, ms, 0);
+        for i in 0..1000u64 {
+            let us = (ms * 1000.0) as u64 + i;
+            run.histograms.record_us(Phase::Turn, us);
+            run.histograms
+                .record_us(Phase::TurnRaw, if raw_apart { us / 2 } else { us });
+            if lagging {
+                run.histograms.record_us(Phase::GeneratorLag, 1_500 + i);
+            }
+        }
+        let g = &mut run.summary.generator;
+        (g.fell_behind, g.lag_p50_ms, g.lag_p99_ms, g.lag_max_ms) = match lagging {
+            true => (true, 1.3, 2.5, 2.6),
+            false => (false, 0.1, 0.2, 0.3),
+        };
+        run
+    };
+    let base = |raw_apart: bool| {
+        vec![
+            turns("b1", 6.2, false, raw_apart),
+            turns("b2", 6.1, false, raw_apart),
+            turns("b3", 6.3, false, raw_apart),
+        ]
+    };
+    let c = compared(base(false), vec![turns("n1", 16.7, true, false)]).unwrap();
+    assert_eq!(verdict_of(&c, "turn.p50"), Verdict::Regression);
+    assert_eq!(verdict_of(&c, "turn_raw.p50"), Verdict::Regression);
+    let c = compared(base(true), vec![turns("n1", 16.7, true, true)]).unwrap();
+    assert_eq!(
+        verdict_of(&c, "turn_raw.p50"),
+        Verdict::NotJudged(CLIENT_FELL_BEHIND)
+    );
+}

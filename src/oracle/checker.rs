@@ -1344,7 +1344,7 @@ impl ConnChecker {
         if self.span.is_some() {
             self.span_saw(event);
         }
-        self.check_absent(event, msg, now);
+        let absence_broke = self.check_absent(event, msg, now);
         if event == self.spec.error_event && !self.wants_error(msg) {
             self.on_error_event(msg, now);
             return;
@@ -1369,7 +1369,7 @@ impl ConnChecker {
             }
             return;
         }
-        self.on_uncorrelated(event, msg, now);
+        self.on_uncorrelated(event, msg, now, absence_broke);
     }
 
     /// A learning run keeps the first records it reads ([`Observation`]).
@@ -1432,7 +1432,7 @@ impl ConnChecker {
     /// A record of a kind that no open correlated expectation claims: an uncorrelated one
     /// may, else it is late, finished, ignored or buffered.
     #[inline(never)]
-    fn on_uncorrelated<J: Tree>(&mut self, event: &str, msg: &J, now: Instant) {
+    fn on_uncorrelated<J: Tree>(&mut self, event: &str, msg: &J, now: Instant, judged: bool) {
         self.note_fieldless(event, msg);
         let captures = &self.captures;
         let uncorrelated = self.pending.iter().position(|p| {
@@ -1456,6 +1456,10 @@ impl ConnChecker {
         }
         self.note_untested(event, msg);
         if let Some((key, expected)) = self.late_for_finished(msg, event, now) {
+            if judged {
+                // The script's `expect_none` for that request judged it already.
+                return;
+            }
             // A duplicate delivery, or an extra answer the pattern does not allow.
             let expected = expected.to_string();
             self.violate(
@@ -1797,16 +1801,22 @@ impl ConnChecker {
 
     /// `expect_none`: a forbidden kind arrived (correlated when the expectation is, and
     /// passing its field tests) before the deadline.
-    fn check_absent<J: Tree>(&mut self, event: &str, msg: &J, now: Instant) {
+    /// Judges `event` against the open absences (`expect_none`); `true` when one
+    /// correlated with it broke: the script said what no more of that request looks like,
+    /// so the record is that finding alone, not a late duplicate besides.
+    fn check_absent<J: Tree>(&mut self, event: &str, msg: &J, now: Instant) -> bool {
         let captures = &self.captures;
-        if let Some(idx) = self.pending.iter().position(|p| {
+        let Some(idx) = self.pending.iter().position(|p| {
             p.absent
                 && in_pattern(p, event)
                 && (p.correlate.is_none() || correlated_match(p, msg))
                 && first_failed(p, msg, captures).is_none()
-        }) {
-            self.violate_absence(idx, event.to_string(), now);
-        }
+        }) else {
+            return false;
+        };
+        let correlated = self.pending[idx].correlate.is_some();
+        self.violate_absence(idx, event.to_string(), now);
+        correlated
     }
 
     fn out_of_order(&mut self, idx: usize, event: &str, now: Instant) {

@@ -3265,3 +3265,45 @@ fn a_record_carrying_a_captured_value_before_the_answer_that_gave_it_is_out_of_o
     );
     assert!(run(Duration::from_millis(30)).is_empty());
 }
+
+/// A record after a request answered in full, where the script's `expect_none` for that
+/// request and kind waits: one finding, the absence's, not a duplicate besides it (each
+/// stray `next` after `complete` counted twice, "completeness 60" for 30 frames).
+#[test]
+fn a_stray_after_a_full_answer_that_an_absence_waits_for_is_one_finding() {
+    let t0 = Instant::now();
+    let mut ch = ConnChecker::new(
+        Arc::new(OracleSpec::default()),
+        who(),
+        t0,
+        vec!["id".into()],
+    );
+    let mut stream = plan_of("next complete", Some(("id", "n-1")));
+    stream.pattern = vec![
+        PatternItem {
+            event: "next".into(),
+            repeat: Repeat::OneOrMore,
+        },
+        PatternItem {
+            event: "complete".into(),
+            repeat: Repeat::One,
+        },
+    ]
+    .into();
+    ch.expect(stream, Some((t0, t0)), t0);
+    ch.on_message(&json!({"type": "next", "id": "n-1"}), t0);
+    ch.on_message(&json!({"type": "complete", "id": "n-1"}), t0);
+    assert!(ch.violations.is_empty(), "{:?}", ch.violations);
+    assert_eq!(ch.counts.expectations_met, 1);
+    let mut none = plan_of("next", Some(("id", "n-1")));
+    none.absent = true;
+    none.within = Duration::from_millis(100);
+    let t1 = t0 + Duration::from_millis(5);
+    ch.expect(none, Some((t0, t0)), t1);
+    ch.on_message(
+        &json!({"type": "next", "id": "n-1"}),
+        t1 + Duration::from_millis(5),
+    );
+    assert_eq!(ch.violations.len(), 1, "{:?}", ch.violations);
+    assert_eq!(ch.violations[0].expected, "no next within 100ms");
+}

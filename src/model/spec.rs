@@ -450,8 +450,9 @@ pub struct Expect {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pushed: bool,
     /// Its correlation value is drawn afresh for each request: every send that carries the
-    /// correlated field in its step list writes it with `{{run}}`, `{{uuid}}` or
-    /// `{{random}}` in it, so no other request of the connection shares it. A later record
+    /// correlated field in its step list writes it with `{{uuid}}`, `{{random}}`, or
+    /// `{{run}}` beside `{{conn}}`, so no other request, of the connection or another,
+    /// shares it (a broadcast echoing another member's `{{run}}` alone would). A later record
     /// with that value is then this request's, whatever its `where` tests say: a second
     /// copy is a duplicate, one after the deadline a late answer (with a value a channel's
     /// requests share, a later record may be the next request's). Set by the scenario

@@ -262,17 +262,24 @@ fn correlates_on_fresh_values(steps: &[Step], at: usize) -> bool {
     carried.peek().is_some() && carried.all(drawn_per_send)
 }
 
-/// Whether a sent value is drawn afresh for each send: a string holding `{{run}}`,
-/// `{{uuid}}` or `{{random}}` (with an option, `{{run:int}}`, too).
+/// Whether a sent value is drawn afresh for each send, and no other connection's could
+/// be the same: a string holding `{{uuid}}` or `{{random}}`, or `{{run}}` (the send's
+/// count on its connection) with `{{conn}}` (with an option, `{{run:int}}`, too). `{{run}}`
+/// alone repeats on every connection, and another member's broadcast may echo it.
 fn drawn_per_send(value: &serde_json::Value) -> bool {
     let Some(text) = value.as_str() else {
         return false;
     };
-    text.split("{{").skip(1).any(|rest| {
-        let inner = rest.split("}}").next().unwrap_or("").trim();
-        let name = inner.split(':').next().unwrap_or("").trim();
-        matches!(name, "run" | "uuid" | "random")
-    })
+    let names: Vec<&str> = text
+        .split("{{")
+        .skip(1)
+        .map(|rest| {
+            let inner = rest.split("}}").next().unwrap_or("").trim();
+            inner.split(':').next().unwrap_or("").trim()
+        })
+        .collect();
+    let has = |name: &str| names.contains(&name);
+    has("uuid") || has("random") || (has("run") && has("conn"))
 }
 
 /// Whether the `expect` at `at` of `steps` claims pushes ([`Expect::pushed`]).

@@ -727,8 +727,9 @@ fn expectations_that_claim_pushes_are_marked() {
     );
 }
 
-/// A correlated `expect` whose value every carrying send draws afresh (`{{run}}`,
-/// `{{uuid}}`, `{{random}}`, typed or not) is marked `fresh`; a value fixed by the
+/// A correlated `expect` whose value every carrying send draws afresh and no other
+/// connection could draw (`{{uuid}}`, `{{random}}`, `{{run}}` with `{{conn}}`, typed or
+/// not) is marked `fresh`; a value fixed by the
 /// template or per connection (a channel's, `{{conn}}` alone), an `expect_none`, or a
 /// field no send of its list carries is not.
 #[test]
@@ -752,24 +753,32 @@ fn expectations_on_values_drawn_per_request_are_marked_fresh() {
         "o-{{conn}}-{{run}}",
         "{{uuid}}",
         "{{ random }}",
-        "{{run:int}}",
+        "{{conn}}-{{run:int}}",
     ] {
         assert_eq!(fresh(&turn(id)), [true], "{id}");
     }
-    for id in ["room-1", "{{conn}}", "u-{{user}}"] {
+    // `{{run}}` alone, or beside a user several connections share, repeats across
+    // connections: another member's broadcast may echo it.
+    for id in [
+        "room-1",
+        "{{conn}}",
+        "u-{{user}}",
+        "{{run}}",
+        "m-{{user}}-{{run}}",
+    ] {
         assert_eq!(fresh(&turn(id)), [false], "{id}");
     }
     // One send of the list carries a fixed value: the value may be shared.
     let mixed = format!(
         "{}\n{{ send = {{ type = \"order\", req_id = \"fixed\" }} }},",
-        turn("o-{{run}}")
+        turn("o-{{conn}}-{{run}}")
     );
     assert_eq!(fresh(&mixed), [false]);
-    let none = r#"{ send = { type = "order", req_id = "o-{{run}}" } },
+    let none = r#"{ send = { type = "order", req_id = "o-{{conn}}-{{run}}" } },
         { expect_none = "reject", correlate = "req_id", within = "100ms" },"#;
     assert_eq!(fresh(none), [false]);
     // Sent before the loop whose body expects it: judged within the body's list alone.
-    let outside = r#"{ send = { type = "order", req_id = "o-{{run}}" } },
+    let outside = r#"{ send = { type = "order", req_id = "o-{{conn}}-{{run}}" } },
         { repeat = 2, steps = [{ expect = "order_ack", correlate = "req_id" }] },"#;
     assert_eq!(fresh(outside), [false]);
 }

@@ -605,9 +605,10 @@ struct CheckerRare {
     /// kind, when)`, for an `expect_none` of that kind opened after it
     /// ([`ConnChecker::absence_broken_before`]).
     strays: VecDeque<(u64, u64, Instant)>,
-    /// When each `{{$name}}` capture last took its value (the arrival of the record it came
-    /// from): a buffered record that passes a test on it, come sooner, was sent before the
-    /// value was announced ([`Claim::before_announced`]).
+    /// When each `{{$name}}` capture took the value it holds (the arrival of the record it
+    /// came from; the first such record when the value came again): a buffered record that
+    /// passes a test on it, come sooner, was sent before the value was announced
+    /// ([`Claim::before_announced`]).
     captured_at: Vec<(String, Instant)>,
     /// The last value of each learned sequence field (`spec.learned.sequence`, same order;
     /// empty until one is read): here, not in the checker, which every connection holds
@@ -2868,9 +2869,14 @@ fn take_captures<J: Tree>(
 ) {
     for c in p.capture() {
         if let Some(v) = lookup(msg, &c.path) {
-            captures.insert(c.name.clone(), v.to_value());
+            let value = v.to_value();
+            // The time its value was first announced: a server that gives the same one
+            // again (a topic's id for each subscription to it) announced it then.
+            let again = captures.get(&c.name) == Some(&value);
+            captures.insert(c.name.clone(), value);
             let times = &mut rare.get_or_insert_default().captured_at;
             match times.iter_mut().find(|(name, _)| *name == c.name) {
+                Some(_) if again => {}
                 Some((_, when)) => *when = at,
                 None => times.push((c.name.clone(), at)),
             }

@@ -3307,3 +3307,51 @@ fn a_stray_after_a_full_answer_that_an_absence_waits_for_is_one_finding() {
     assert_eq!(ch.violations.len(), 1, "{:?}", ch.violations);
     assert_eq!(ch.violations[0].expected, "no next within 100ms");
 }
+
+/// A server that gives every subscription the same id (a topic's name) announced it with
+/// the first: an event of the previous subscription, buffered before the next result gave
+/// the same id again, is no event ahead of its announcement.
+#[test]
+fn a_captured_value_given_again_counts_from_its_first_announcement() {
+    let t0 = Instant::now();
+    let mut ch = ConnChecker::new(
+        Arc::new(OracleSpec::default()),
+        who(),
+        t0,
+        vec!["id".into()],
+    )
+    .with_bodies();
+    let ms = |n: u64| t0 + Duration::from_millis(n);
+    let subscribe = |id: &str| {
+        let mut p = plan_of("result", Some(("id", id)));
+        p.rare_mut().capture = vec![Capture {
+            name: "sid".into(),
+            path: "result".into(),
+        }];
+        p
+    };
+    let listen = || {
+        let mut p = plan_of("event", None);
+        p.rare_mut().checks = vec![FieldTest {
+            path: "sid".into(),
+            test: Test::Equals(json!("{{$sid}}")),
+        }];
+        p
+    };
+    ch.expect(subscribe("1"), Some((t0, t0)), t0);
+    ch.on_message(
+        &json!({"type": "result", "id": "1", "result": "topic"}),
+        ms(5),
+    );
+    ch.expect(listen(), Some((t0, t0)), ms(6));
+    ch.on_message(&json!({"type": "event", "sid": "topic"}), ms(7));
+    // The first subscription's second event comes while the second subscribe waits.
+    ch.expect(subscribe("2"), Some((ms(8), ms(8))), ms(8));
+    ch.on_message(&json!({"type": "event", "sid": "topic"}), ms(9));
+    ch.on_message(
+        &json!({"type": "result", "id": "2", "result": "topic"}),
+        ms(10),
+    );
+    ch.expect(listen(), Some((ms(8), ms(8))), ms(11));
+    assert!(ch.violations.is_empty(), "{:?}", ch.violations);
+}

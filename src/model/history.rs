@@ -525,7 +525,7 @@ pub struct ExpectCounts {
     #[serde(default, skip_serializing_if = "is_zero")]
     pub identity_matched: u64,
     /// Records the `[oracles] sequence` oracle read a number from (of its `kinds`, when it
-    /// names some), and of those the ones that carried its `per` field: none anywhere
+    /// names some), and records of any kind that carried its `per` field: none anywhere
     /// names a field (or kinds) the server never sends, and the oracle judged nothing, or
     /// judged every record as one sequence. Left out of files when zero.
     #[serde(default, skip_serializing_if = "is_zero")]

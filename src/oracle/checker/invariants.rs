@@ -53,6 +53,13 @@ impl ConnChecker {
         let Some(field) = self.spec.sequence.as_deref() else {
             return;
         };
+        // Whether the `per` field is one the server writes at all (on any kind: `update`
+        // records may carry the symbol where the numbered `status` ones do not).
+        if let Some(per) = self.spec.sequence_per.as_deref() {
+            if lookup(msg, per).is_some() {
+                self.counts.sequence_scoped += 1;
+            }
+        }
         // Only the kinds that carry the sequence, when the scenario names them.
         let kinds = &self.spec.sequence_kinds;
         if !kinds.is_empty() && !kind.is_some_and(|k| kinds.iter().any(|s| s == k)) {
@@ -81,9 +88,6 @@ impl ConnChecker {
             (per.to_string(), key)
         });
         self.counts.sequence_numbered += 1;
-        if scope.as_ref().is_some_and(|(_, key)| !key.is_empty()) {
-            self.counts.sequence_scoped += 1;
-        }
         let last = match &scope {
             Some((_, key)) => self.last_of(key),
             None => match self.last_seq {

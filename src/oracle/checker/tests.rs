@@ -3355,3 +3355,28 @@ fn a_captured_value_given_again_counts_from_its_first_announcement() {
     ch.expect(listen(), Some((ms(8), ms(8))), ms(11));
     assert!(ch.violations.is_empty(), "{:?}", ch.violations);
 }
+
+/// The `per` field counts as the server's wherever it appears, on kinds the sequence
+/// leaves out too (`update` records carry the symbol, the numbered `status` ones do not):
+/// the verdict reads no misspelled `per` into such a run.
+#[test]
+fn a_per_field_on_kinds_outside_the_sequence_still_counts_as_carried() {
+    let spec = Arc::new(OracleSpec {
+        sequence: Some("seq".into()),
+        sequence_per: Some("symbol".into()),
+        sequence_kinds: vec!["status".into()],
+        ..OracleSpec::default()
+    });
+    let mut ch = ConnChecker::new(spec, who(), Instant::now(), vec!["run_id".into()]);
+    send_all(
+        &mut ch,
+        &[
+            json!({"type": "update", "symbol": "BTC", "px": 1}),
+            json!({"type": "status", "seq": 1}),
+        ],
+    );
+    assert_eq!(
+        (ch.counts.sequence_numbered, ch.counts.sequence_scoped),
+        (1, 1)
+    );
+}

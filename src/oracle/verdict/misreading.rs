@@ -1891,12 +1891,14 @@ fn quoted(kinds: &BTreeSet<&str>) -> String {
         .join(", ")
 }
 
-/// Every violation is of the `[oracles] sequence` oracle, on records without its `per`
-/// field, and no record of the run carried that field
+/// Violations of the `[oracles] sequence` oracle on records without its `per` field, when
+/// no record of the run, of any kind, carried that field
 /// ([`ExpectCounts::sequence_scoped`](crate::model::ExpectCounts::sequence_scoped)) while
 /// some carried the number (a misspelled `per = "sym"` where the records say `symbol`):
 /// every record's number ran as one sequence, which interleaved symbols break on every
-/// switch. The script's reading, no race: unreadable.
+/// switch. The script's reading, no race: unreadable, whatever else broke beside them
+/// (said, to be judged once `per` is fixed: charged to the server, the misread breaks
+/// would send a hunt after them).
 pub(super) fn sequence_per_misnamed(
     plan: &Plan,
     reports: &[ConnReport],
@@ -1910,19 +1912,27 @@ pub(super) fn sequence_per_misnamed(
     });
     let total: u64 = by_oracle.values().sum();
     let unscoped = format!("(no {per})");
-    let all_unscoped = reports
-        .iter()
-        .flat_map(|r| &r.violations)
-        .all(|v| v.oracle == OracleKind::Ordering && v.expected.ends_with(&unscoped));
-    if total == 0 || numbered == 0 || scoped > 0 || !all_unscoped {
+    let breaks =
+        |v: &&Violation| v.oracle == OracleKind::Ordering && v.expected.ends_with(&unscoped);
+    let kept = reports.iter().flat_map(|r| &r.violations);
+    let misread = kept.clone().filter(breaks).count() as u64;
+    let others = kept.filter(|v| !breaks(v)).count();
+    if total == 0 || numbered == 0 || scoped > 0 || misread == 0 {
         return None;
     }
+    let besides = match others {
+        0 => String::new(),
+        n => format!(
+            " ({} besides them, of other kinds, to judge again once it is fixed)",
+            crate::model::words::plural(n as u64, "violation")
+        ),
+    };
     Some(Judgement {
         verdict: Verdict::Unreadable,
         hint: Some(format!(
             "the `[oracles] sequence` per field {per:?} was on no record of the run ({numbered} \
              record{} numbered at {field:?}), so every record's number ran as one sequence, and \
-             its breaks ({total}) are the script's reading, not the server's order: point \
+             its breaks are the script's reading, not the server's order{besides}: point \
              `per` at the field that names each sequence (a symbol, a channel), or leave it \
              out for one sequence per connection",
             plural(numbered),

@@ -6219,7 +6219,7 @@ fn a_sequence_per_field_no_record_carried_is_the_scripts_reading() {
                 [[group]]\nname = \"g\"\nusers = 2\nsteps = [{ send = { type = \"sub\" } }, \
                 { expect = \"update update\" }, { close = 1000 }]\n";
     let plan = crate::plan::build(&crate::scenario::load_str(text, "v.toml").unwrap(), 1);
-    let judged = |scoped: u64, expected: &str| {
+    let judged_with = |scoped: u64, expected: &str, other: bool| {
         let mut counters = crate::model::Counters {
             messages_sent: 1,
             messages_received: 2,
@@ -6240,12 +6240,20 @@ fn a_sequence_per_field_no_record_carried_is_the_scripts_reading() {
                     seen: "seq = 1 on update".into(),
                     ..unmet(c.id, false)
                 }];
+                if other {
+                    r.violations.push(unmet(c.id, false));
+                }
                 r
             })
             .collect();
-        let by_oracle = [(OracleKind::Ordering, 2)].into_iter().collect();
+        let mut by_oracle: BTreeMap<OracleKind, u64> =
+            [(OracleKind::Ordering, 2)].into_iter().collect();
+        if other {
+            by_oracle.insert(OracleKind::Completeness, 2);
+        }
         judge_completed_by(&plan, &reports, &by_oracle)
     };
+    let judged = |scoped: u64, expected: &str| judged_with(scoped, expected, false);
     let misnamed = judged(0, "seq = 2 (no sym)");
     assert_eq!(misnamed.verdict, Verdict::Unreadable, "{misnamed:?}");
     let hint = misnamed.hint.unwrap_or_default();
@@ -6258,6 +6266,11 @@ fn a_sequence_per_field_no_record_carried_is_the_scripts_reading() {
         judged(0, "seq = 2 (sym = BTC)").verdict,
         Verdict::Violations
     );
+    // Beside a real finding, still the script's reading: said, the rest to judge again.
+    let mixed = judged_with(0, "seq = 2 (no sym)", true);
+    assert_eq!(mixed.verdict, Verdict::Unreadable, "{mixed:?}");
+    let hint = mixed.hint.unwrap_or_default();
+    assert!(hint.contains("2 violations besides them"), "{hint}");
 
     let mut counters = crate::model::Counters {
         messages_sent: 1,

@@ -32,12 +32,18 @@ const RATE_WORDS: [&str; 13] = [
 /// so: a connection cap ("too many connections") is a limit, not a refusal of the token,
 /// though 1008 alone is as often "who are you" and stays a refusal.
 ///
-/// Not a reason that says the client repeated a message its protocol takes once:
-/// graphql-transport-ws closes a second `connection_init` with 4429 "Too many
-/// initialisation requests", the script's doing, not the server's load.
+/// Not a reason that says only that the client repeated a message its protocol takes
+/// once: graphql-transport-ws closes a second `connection_init` with 4429 "Too many
+/// initialisation requests", the script's doing, not the server's load ("rate limit
+/// exceeded during initialization" still says rate limit).
 pub fn reads_as_rate_limit(code: u16, reason: &str) -> bool {
     let reason = reason.to_lowercase();
-    if reason.contains("initialisation") || reason.contains("initialization") {
+    let init = reason.contains("initialisation") || reason.contains("initialization");
+    let other_words = RATE_WORDS
+        .iter()
+        .filter(|w| **w != "too many")
+        .any(|w| reason.contains(w));
+    if init && !other_words {
         return false;
     }
     let says_so = RATE_WORDS.iter().any(|w| reason.contains(w));
@@ -211,6 +217,7 @@ mod tests {
             // graphql-transport-ws: a second `connection_init`, the script's.
             (4429, "Too many initialisation requests", false),
             (4429, "too many initialization requests", false),
+            (4429, "Rate limit exceeded during initialization", true),
             // A 1008 only by its reason (a connection cap): alone, or with an auth
             // reason, it refuses the token. 1013 sheds anyway.
             (1008, "too many connections", true),

@@ -518,7 +518,10 @@ fn errored_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
         // Under the first-frame rule an error is no acceptance: a server that accepts at
         // the upgrade and rate-limits the first requests reads as never accepting those
         // connections (counted failed), which one word of the scenario's fixes.
+        // Only where some connection never got past those errors: one a greeting then
+        // accepted was accepted in the first frame's sense after all.
         let early = if early_count > 0
+            && refused > 0
             && plan.oracles.session.accepted == crate::model::AcceptRule::FirstFrame
         {
             format!(

@@ -6294,11 +6294,14 @@ fn a_sequence_per_field_no_record_carried_is_the_scripts_reading() {
 }
 
 /// Under the default first-frame rule, errors that came before a connection's acceptance
-/// (a server that accepts at the upgrade and rate-limits the first requests) say how to
-/// declare an acceptance at the upgrade; under an in-band acceptance message they do not.
+/// (a server that accepts at the upgrade and rate-limits the first requests) on a
+/// connection never accepted after them say how to declare an acceptance at the upgrade;
+/// under an in-band acceptance message they do not, nor where a greeting accepted every
+/// connection after its errors (following that advice read the greeting's errors as
+/// violations).
 #[test]
 fn early_errors_under_the_first_frame_rule_point_at_accepting_at_the_upgrade() {
-    let note = |accepted: &str| {
+    let note_of = |accepted: &str, all_accepted: bool| {
         let text = format!(
             "name = \"v\"\nduration = \"1s\"\n[oracles]\n{accepted}\n[[group]]\nname = \"g\"\n\
              users = 2\nsteps = [{{ send = {{ type = \"q\" }} }}, {{ expect = \"a\" }}]\n"
@@ -6311,10 +6314,17 @@ fn early_errors_under_the_first_frame_rule_point_at_accepting_at_the_upgrade() {
         let reports: Vec<ConnReport> = plan
             .conns
             .iter()
-            .map(|c| report(c, attempt(End::Accepted), counters.clone()))
+            .map(|c| {
+                let end = match all_accepted || c.id == 0 {
+                    true => attempt(End::Accepted),
+                    false => unaccepted(Some(Cause::ClientClose(1000))),
+                };
+                report(c, end, counters.clone())
+            })
             .collect();
         errored_note(&plan, &reports).unwrap_or_default()
     };
+    let note = |accepted: &str| note_of(accepted, false);
     let first_frame = note("");
     assert!(
         first_frame.contains("declare `[oracles] accepted = \"upgrade\"`"),
@@ -6326,6 +6336,8 @@ fn early_errors_under_the_first_frame_rule_point_at_accepting_at_the_upgrade() {
         in_band.contains("2 of them requests sent before"),
         "{in_band}"
     );
+    let greeted = note_of("", true);
+    assert!(!greeted.contains("accepted = \"upgrade\""), "{greeted}");
 }
 
 /// The note on error answers counts them among the expectations judged, as the clean

@@ -3123,6 +3123,35 @@ fn waited_never<'v>(v: &'v Violation, never: &BTreeMap<&str, u64>) -> Option<&'v
 /// post to), which is no race. Said beside the hunt, not instead of it: a race may also
 /// refuse the same way each time. `None` otherwise, and without the connections' reports
 /// (a merge of results files) to tell.
+/// Whether a field's value (JSON text, `"ok"`) reads as a yes: ok, success, true,
+/// accepted, granted, allowed.
+fn reads_as_yes(value: &str) -> bool {
+    let v = value.trim_matches('"').to_lowercase();
+    matches!(
+        v.as_str(),
+        "ok" | "success" | "succeeded" | "true" | "accepted" | "granted" | "allowed" | "joined"
+    )
+}
+
+/// Whether a field's value (JSON text) reads as a refusal: error, denied, forbidden,
+/// unauthorized, refused, rejected, false.
+fn reads_as_no(value: &str) -> bool {
+    let v = value.trim_matches('"').to_lowercase();
+    matches!(
+        v.as_str(),
+        "error"
+            | "denied"
+            | "forbidden"
+            | "unauthorized"
+            | "unauthorised"
+            | "refused"
+            | "rejected"
+            | "false"
+            | "failed"
+            | "failure"
+    )
+}
+
 fn refused_users_note(kept: &[Violation], total: u64, reports: &[ConnReport]) -> Option<String> {
     if kept.is_empty() || kept.len() as u64 != total || reports.is_empty() {
         return None;
@@ -3147,6 +3176,27 @@ fn refused_users_note(kept: &[Violation], total: u64, reports: &[ConnReport]) ->
     let users: BTreeSet<u32> = kept.iter().map(|v| v.user).collect();
     let shown: Vec<String> = users.iter().take(5).map(u32::to_string).collect();
     let more = users.len().saturating_sub(shown.len());
+    let to_users = format!(
+        "{} ({}{})",
+        crate::model::words::plural(users.len() as u64, "user"),
+        shown.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    );
+    // The other way round: a yes where the scenario wanted a refusal (a join to another
+    // user's private topic answered "ok"): no policy of refusing, a door left open.
+    if reads_as_yes(&held) && wanted.as_deref().is_some_and(reads_as_no) {
+        let wanted = wanted.unwrap_or_default();
+        return Some(format!(
+            "; every one is a checked answer that said yes where the scenario wanted a \
+             refusal (`{path}` held {held} where {wanted} was wanted), to {to_users}: if \
+             those users must be refused, the server let them in (an authorization bypass, \
+             a race if it does so only sometimes)"
+        ));
+    }
     let wanted = wanted.map_or(String::new(), |w| format!(" where {w} was wanted"));
     Some(format!(
         "; every one is a checked answer that said no in the same words (`{path}` held \

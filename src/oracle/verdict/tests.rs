@@ -2710,6 +2710,24 @@ fn some_users_refused_in_the_same_words_are_said_to_read_as_a_policy() {
     assert!(!violations_hint(&by_oracle, &kept, &[]).contains("by policy"));
     let worded = [refused(0, "\"forbidden\""), refused(1, "\"denied\"")];
     assert!(!violations_hint(&by_oracle, &worded, &reports(false)).contains("by policy"));
+    // The other way round: "ok" where "error" was wanted (a join to another user's private
+    // topic) is a door left open, never a policy of refusing to leave out.
+    let let_in = |conn: u32| Violation {
+        misread: Some(crate::model::Misread::WrongValue {
+            path: "/4/status".into(),
+            held: Some("\"ok\"".into()),
+            wanted: Some("\"error\"".into()),
+            kinds: vec!["phx_reply".into()],
+        }),
+        ..refused(conn, "\"ok\"")
+    };
+    let hint = violations_hint(&by_oracle, &[let_in(0), let_in(1)], &reports(false));
+    assert!(
+        hint.contains("said yes where the scenario wanted a refusal")
+            && hint.contains("an authorization bypass")
+            && !hint.contains("by policy"),
+        "{hint}"
+    );
 }
 
 /// Refusals worded per user (`"user-0-denied"`, `"user-1-denied"` where every test wants

@@ -820,7 +820,15 @@ async fn shrink_into(
         plural(n1 as u64, "connection"),
         plural(outcome.candidates, "candidate")
     )?;
-    outln!("minimal repro {}", output.display())?;
+    match outcome.short {
+        // Smaller, but the candidates left untried may cut it further: not called minimal.
+        Some(_) => outln!(
+            "smaller repro {} (not proven minimal: candidates were left untried; shrink it \
+             again, with a larger --budget, to go on)",
+            output.display()
+        )?,
+        None => outln!("minimal repro {}", output.display())?,
+    }
     if !resets {
         // A river-like server's grace timer, left running by one try, made the next
         // reproduce: the rate after read 3/3 where replays of the file read 1/10.

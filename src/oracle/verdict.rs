@@ -270,8 +270,10 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
             *hint = format!("{note}; {hint}");
         }
     }
-    // So is a Phoenix serializer the URL does not ask for, when nothing could be read.
-    if j.verdict == Verdict::Unreadable {
+    // So is a Phoenix serializer the URL does not ask for, whenever the run was not clean:
+    // nothing read, or the server closing every connection on the first array frame
+    // (1011 "bad frame"), which reads as a token refused otherwise.
+    if j.verdict != Verdict::Clean {
         if let (Some(note), Some(hint)) = (
             misreading::phoenix_vsn_note(e.plan, e.target),
             j.hint.as_mut(),

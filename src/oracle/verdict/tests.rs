@@ -6405,3 +6405,25 @@ fn a_kind_repeated_where_the_pattern_has_it_once_says_how_to_allow_a_stream() {
     let other = violations_hint(&by_oracle, &[out_of_order("complete")], &[]);
     assert!(!other.contains("came again"), "{other}");
 }
+
+/// A Phoenix v2 scenario whose URL asks for no `vsn`, every connection closed on its first
+/// array frame (1011 "bad frame"): whatever the verdict, it hears first that v2 needs
+/// `?vsn=2.0.0` (it read as a token refused, and the advice to declare the close led to
+/// "check the secret").
+#[test]
+fn a_phoenix_v2_scenario_without_vsn_hears_of_it_whatever_the_verdict() {
+    let text = "name = \"p\"\nduration = \"1s\"\n[[group]]\nname = \"g\"\nusers = 2\n\
+                steps = [{ send = [\"1\", \"1\", \"room:lobby\", \"phx_join\", {}] }, \
+                { expect = \"phx_reply\" }]\n";
+    let plan = crate::plan::build(&crate::scenario::load_str(text, "p.toml").unwrap(), 1);
+    let bad_frame = Door::Closed {
+        code: 1011,
+        reason: "bad frame",
+        sent: 1,
+    };
+    let reports = door_reports(&plan, [bad_frame; 2]);
+    let j = judge_door(&plan, &reports, 0, &Redactor::default());
+    assert_ne!(j.verdict, Verdict::Clean, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(hint.contains("?vsn=2.0.0"), "{hint}");
+}

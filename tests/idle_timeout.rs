@@ -605,3 +605,27 @@ async fn a_goodbye_right_before_the_idle_close_is_no_use() {
     assert_eq!(sum.violations.total, 0, "{:?}", sum.violations);
     assert_eq!(sum.verdict, Verdict::Clean, "{:?}", sum.hint);
 }
+
+/// Undeclared, a server that times out a silent client with a reason blaming a missed
+/// heartbeat (Phoenix's: the client must beat) closed connections the client let die:
+/// no race to hunt (it read VIOLATIONS, "declare it if that is the server's policy; if
+/// not, hunt for a repro", and a hunt filed a repro), and no idle policy to declare:
+/// inconclusive, saying how to beat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closes_for_a_missed_heartbeat_after_the_scripts_silence_are_no_race() {
+    let idle = Idle {
+        code: 1000,
+        reason: "heartbeat timeout",
+        ..TWO_SECONDS
+    };
+    let sum = run_against(idle, "unbeaten", "").await;
+    assert!(sum.violations.total > 0, "{:?}", sum.violations);
+    assert_eq!(sum.verdict, Verdict::Inconclusive, "{:?}", sum.hint);
+    let hint = sum.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("closed for a missed heartbeat")
+            && hint.contains("send it through the script's pauses"),
+        "{hint}"
+    );
+    assert!(!hint.contains("idle_timeout ="), "{hint}");
+}

@@ -1031,6 +1031,20 @@ fn decide(e: &Evidence<'_>) -> Judgement {
         }
         return j;
     }
+    if violations > 0 && super::idle::explains_every_violation(e.plan, e.reports, e.kept) {
+        // Closed for a heartbeat the client owed (the close's reason says so): the client
+        // let them die, no race and no idle policy to declare.
+        if let Some(note) = crate::oracle::keepalive::unanswered_note(e.reports) {
+            return Judgement {
+                verdict: Verdict::Inconclusive,
+                hint: Some(format!(
+                    "every violation is on a connection the server closed for a missed \
+                     heartbeat, after a silence of the script's: the client owes the beat, so \
+                     these are no race, and what the scripts had left was never asked; {note}"
+                )),
+            };
+        }
+    }
     if violations > 0 {
         let mut hint = violations_hint(e.by_oracle, e.kept, e.reports);
         // Set when the hint already says the server stopped reading every connection.

@@ -110,7 +110,7 @@ fn answer_the_added(next: Option<&mut Step>, added: u64) {
         .iter()
         .filter(|s| matches!(s, Step::Expect(e) if e.correlate.is_some() && !e.absent))
         .count() as u64;
-    if !answers_only || per_iteration == 0 || added % per_iteration != 0 {
+    if !answers_only || per_iteration == 0 || !added.is_multiple_of(per_iteration) {
         return;
     }
     let more = u32::try_from(added / per_iteration).unwrap_or(0);

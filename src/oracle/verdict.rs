@@ -3204,7 +3204,7 @@ fn refused_users_note(kept: &[Violation], total: u64, reports: &[ConnReport]) ->
     );
     // The other way round: a yes where the scenario wanted a refusal (a join to another
     // user's private topic answered "ok"): no policy of refusing, a door left open.
-    if reads_as_yes(&held) && wanted.as_deref().is_some_and(reads_as_no) {
+    if reads_as_yes(held) && wanted.is_some_and(reads_as_no) {
         let wanted = wanted.unwrap_or_default();
         return Some(format!(
             "; every one is a checked answer that said yes where the scenario wanted a \
@@ -3270,7 +3270,7 @@ fn repeated_kind_note(kept: &[Violation]) -> String {
         let mut seen = v.seen.split_whitespace().rev();
         let (last, before) = (seen.next()?, seen.next()?);
         let once = pattern.split_whitespace().any(|item| item == last);
-        (last == before && once).then(|| (last, pattern))
+        (last == before && once).then_some((last, pattern))
     });
     let Some((kind, pattern)) = repeated else {
         return String::new();

@@ -1368,11 +1368,7 @@ fn unread_frames_note(reports: &[ConnReport]) -> Option<String> {
 /// identity oracle judged nothing. `None` when some record held it, or none is declared.
 fn identity_unseen_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
     let field = plan.oracles.identity.as_deref()?;
-    let matched: u64 = reports
-        .iter()
-        .map(|r| r.counters.expect.identity_matched)
-        .sum();
-    (matched == 0).then(|| {
+    (sum_counters(reports).expect.identity_matched == 0).then(|| {
         format!(
             "identity not exercised: no record carried its field {field:?} (check `[oracles] \
              identity`: the path to the field that holds the connection's user, its `sub`)"
@@ -1386,10 +1382,7 @@ fn identity_unseen_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
 /// or none is declared.
 fn sequence_unseen_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
     let field = plan.oracles.sequence.as_deref()?;
-    let numbered: u64 = reports
-        .iter()
-        .map(|r| r.counters.expect.sequence_numbered)
-        .sum();
+    let numbered = sum_counters(reports).expect.sequence_numbered;
     let kinds = &plan.oracles.sequence_kinds;
     let of_kinds = if kinds.is_empty() {
         String::new()

@@ -3217,13 +3217,7 @@ fn a_record_on_a_fresh_value_after_a_where_tested_expectation_is_still_its_own()
 fn a_record_carrying_a_captured_value_before_the_answer_that_gave_it_is_out_of_order() {
     let t0 = Instant::now();
     let run = |notified_at: Duration| {
-        let mut ch = ConnChecker::new(
-            Arc::new(OracleSpec::default()),
-            who(),
-            t0,
-            vec!["id".into()],
-        )
-        .with_bodies();
+        let mut ch = id_checker(t0).with_bodies();
         let mut subscribe = plan_of("result", Some(("id", "1")));
         subscribe.rare_mut().capture = vec![Capture {
             name: "sid".into(),
@@ -3272,12 +3266,7 @@ fn a_record_carrying_a_captured_value_before_the_answer_that_gave_it_is_out_of_o
 #[test]
 fn a_stray_after_a_full_answer_that_an_absence_waits_for_is_one_finding() {
     let t0 = Instant::now();
-    let mut ch = ConnChecker::new(
-        Arc::new(OracleSpec::default()),
-        who(),
-        t0,
-        vec!["id".into()],
-    );
+    let mut ch = id_checker(t0);
     let mut stream = plan_of("next complete", Some(("id", "n-1")));
     stream.pattern = vec![
         PatternItem {
@@ -3314,13 +3303,7 @@ fn a_stray_after_a_full_answer_that_an_absence_waits_for_is_one_finding() {
 #[test]
 fn a_captured_value_given_again_counts_from_its_first_announcement() {
     let t0 = Instant::now();
-    let mut ch = ConnChecker::new(
-        Arc::new(OracleSpec::default()),
-        who(),
-        t0,
-        vec!["id".into()],
-    )
-    .with_bodies();
+    let mut ch = id_checker(t0).with_bodies();
     let ms = |n: u64| t0 + Duration::from_millis(n);
     let subscribe = |id: &str| {
         let mut p = plan_of("result", Some(("id", id)));
@@ -3379,4 +3362,15 @@ fn a_per_field_on_kinds_outside_the_sequence_still_counts_as_carried() {
         (ch.counts.sequence_numbered, ch.counts.sequence_scoped),
         (1, 1)
     );
+}
+
+/// A checker with the default oracles whose expectations correlate on `id`, started at
+/// `t0`.
+fn id_checker(t0: Instant) -> ConnChecker {
+    ConnChecker::new(
+        Arc::new(OracleSpec::default()),
+        who(),
+        t0,
+        vec!["id".into()],
+    )
 }

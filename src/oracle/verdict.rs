@@ -3209,23 +3209,11 @@ fn refused_users_note(kept: &[Violation], total: u64, reports: &[ConnReport]) ->
     let wanted = wanted.map_or(String::new(), |w| format!(" where {w} was wanted"));
     Some(format!(
         "; every one is a checked answer that said no in the same words (`{path}` held \
-         {held}{wanted}), to {} ({}{}): a server that refuses those users by policy reads \
-         the same, and is no race (leave them out of the scenario); if it should serve them",
-        crate::model::words::plural(users.len() as u64, "user"),
-        shown.join(", "),
-        if more > 0 {
-            format!(" and {more} more")
-        } else {
-            String::new()
-        }
+         {held}{wanted}), to {to_users}: a server that refuses those users by policy reads \
+         the same, and is no race (leave them out of the scenario); if it should serve them"
     ))
 }
 
-/// When every kept violation is a record that came for a request already answered in
-/// full ([`ANSWERED_IN_FULL`](crate::oracle::ANSWERED_IN_FULL)) or with the error event
-/// ([`ANSWERED_WITH_ERROR`](crate::oracle::ANSWERED_WITH_ERROR)): what they may be, a
-/// duplicate delivery or a stream the pattern cuts short, and how to say the latter
-/// (`next+`). Empty otherwise.
 /// When every kept violation is a sequence number that skipped ahead (`seq = 5` where
 /// `seq = 4` was due), none a repeat or a step back: a note that a protocol promising
 /// only an increasing number is declared with `contiguous = false` (a server that also
@@ -3282,6 +3270,11 @@ fn repeated_kind_note(kept: &[Violation]) -> String {
     )
 }
 
+/// When every kept violation is a record that came for a request already answered in
+/// full ([`ANSWERED_IN_FULL`](crate::oracle::ANSWERED_IN_FULL)) or with the error event
+/// ([`ANSWERED_WITH_ERROR`](crate::oracle::ANSWERED_WITH_ERROR)): what they may be, a
+/// duplicate delivery or a stream the pattern cuts short, and how to say the latter
+/// (`next+`). Empty otherwise.
 fn extras_note(kept: &[Violation]) -> String {
     use crate::oracle::{ANSWERED_IN_FULL, ANSWERED_WITH_ERROR};
     let extra = |v: &Violation| {

@@ -54,11 +54,12 @@ impl ConnChecker {
             return;
         };
         // Whether the `per` field is one the server writes at all (on any kind: `update`
-        // records may carry the symbol where the numbered `status` ones do not).
-        if let Some(per) = self.spec.sequence_per.as_deref() {
-            if lookup(msg, per).is_some() {
-                self.counts.sequence_scoped += 1;
-            }
+        // records may carry the symbol where the numbered `status` ones do not). Read once:
+        // its value scopes the sequence below.
+        let per = self.spec.sequence_per.as_deref();
+        let per_value = per.and_then(|per| lookup(msg, per));
+        if per_value.is_some() {
+            self.counts.sequence_scoped += 1;
         }
         // Only the kinds that carry the sequence, when the scenario names them.
         let kinds = &self.spec.sequence_kinds;
@@ -83,8 +84,8 @@ impl ConnChecker {
         };
         // Per value of `per` (a symbol, a channel), each its own sequence; a record
         // without the field is in the one of no value.
-        let scope = self.spec.sequence_per.as_deref().map(|per| {
-            let key = lookup(msg, per).map(|v| key_text(v)).unwrap_or_default();
+        let scope = per.map(|per| {
+            let key = per_value.map(|v| key_text(v)).unwrap_or_default();
             (per.to_string(), key)
         });
         self.counts.sequence_numbered += 1;

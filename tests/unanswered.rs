@@ -40,6 +40,12 @@ enum Answers {
     /// in this order, each naming the request (for [`greeted_scenario_expecting`]'s
     /// two-kind answers).
     ErrorThen(&'static [&'static str]),
+    /// Answers a request of type `op` whose `id` starts with `ids_from` with its error event
+    /// alone (an operation it does not take), and every other with its reply.
+    Refuse {
+        op: &'static str,
+        ids_from: &'static str,
+    },
 }
 
 /// Starts a fake that greets each connection with `hello` and then answers as `answers`
@@ -68,18 +74,32 @@ async fn greet_then(tcp: tokio::net::TcpStream, answers: Answers) {
         let answer = match answers {
             Answers::None | Answers::Heartbeats => false,
             Answers::EveryOther => requests % 2 == 1,
-            Answers::All | Answers::ErrorThenAll | Answers::ErrorThen(_) => true,
+            Answers::All
+            | Answers::ErrorThenAll
+            | Answers::ErrorThen(_)
+            | Answers::Refuse { .. } => true,
         };
         if !answer {
             continue;
         }
         let request: Value = serde_json::from_str(body.as_str()).unwrap_or(Value::Null);
         let error = json!({"type": "error", "code": "transient", "id": request.get("id").cloned()});
+        let refused = match answers {
+            Answers::Refuse { op, ids_from } => {
+                request.get("type").and_then(Value::as_str) == Some(op)
+                    && request
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .is_some_and(|id| id.starts_with(ids_from))
+            }
+            _ => false,
+        };
         let kinds: &[&str] = match answers {
             Answers::ErrorThen(kinds) => kinds,
+            _ if refused => &[],
             _ => &["reply"],
         };
-        let errs = matches!(answers, Answers::ErrorThenAll | Answers::ErrorThen(_));
+        let errs = refused || matches!(answers, Answers::ErrorThenAll | Answers::ErrorThen(_));
         if errs && ws.send(text(error)).await.is_err() {
             return;
         }
@@ -130,6 +150,84 @@ steps = [
 {hunt}"#,
         secret = common::TEST_SECRET,
     )
+}
+
+/// Two users, each waiting for `hello`, then asking twice (`ask`, each expecting its
+/// `reply`), then twice more with an operation of another type (`frobnicate`), each
+/// expecting its `reply` too.
+fn two_step_scenario() -> String {
+    format!(
+        r#"
+name = "two-steps"
+seed = 3
+duration = "10s"
+
+[auth]
+secret = {{ value = "{secret}" }}
+
+[[group]]
+name = "askers"
+users = 2
+steps = [
+  {{ expect = "hello", within = "5s" }},
+  {{ repeat = 2, steps = [
+    {{ send = {{ type = "ask", id = "q-{{{{conn}}}}-{{{{run}}}}" }} }},
+    {{ expect = "reply", correlate = "id", within = "2s" }},
+  ] }},
+  {{ repeat = 2, steps = [
+    {{ send = {{ type = "frobnicate", id = "f-{{{{conn}}}}-{{{{run}}}}" }} }},
+    {{ expect = "reply", correlate = "id", within = "2s" }},
+  ] }},
+  {{ close = 1000 }},
+]
+"#,
+        secret = common::TEST_SECRET,
+    )
+}
+
+/// A server that answers one step's every request with its error event (an operation it
+/// does not know) while it serves the others never exercised that step: TARGET UNUSABLE
+/// naming the step, not CLEAN with an error rate beside it. One that refuses that step on
+/// one connection and serves it on the other refused by policy: still clean, with its
+/// errors counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_the_server_refuses_every_request_of_is_unusable() {
+    let scenario = common::scenario("two-steps.toml", &two_step_scenario());
+    let judged = |ids_from| {
+        let scenario = &scenario;
+        async move {
+            let (url, stop) = spawn_greeter(Answers::Refuse {
+                op: "frobnicate",
+                ids_from,
+            })
+            .await;
+            let outcome = common::run(scenario, Some(url), None).await;
+            stop.cancel();
+            outcome.results.summary
+        }
+    };
+    let everywhere = judged("f-").await;
+    assert_eq!(
+        everywhere.verdict,
+        Verdict::TargetUnusable,
+        "{:?}",
+        everywhere.hint
+    );
+    let hint = everywhere.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("every request of step 3.2 with its error event")
+            && hint.contains("on 2 connections")
+            && hint.contains("served the script's other steps"),
+        "{hint}"
+    );
+    assert_eq!(
+        everywhere.counters.expect.expectations_met, 6,
+        "hello and ask"
+    );
+    assert_eq!(everywhere.counters.expect.expectations_errored, 4);
+    let one = judged("f-0-").await;
+    assert_eq!(one.verdict, Verdict::Clean, "{:?}", one.hint);
+    assert_eq!(one.counters.expect.expectations_errored, 2);
 }
 
 /// Every file under `dir`, however deep.

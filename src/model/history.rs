@@ -1008,6 +1008,13 @@ pub struct ConnReport {
     /// in plain words: RFC 6455's rule, or tungstenite's own words. The last such.
     pub protocol_fault: Option<String>,
     pub attempts: Vec<Attempt>,
+    /// The steps (at most 16) at which the server answered a request of this connection
+    /// with its error event after accepting it.
+    pub errored_steps: Vec<super::StepPlace>,
+    /// The steps at which an expectation of this connection was met, as a Bloom filter
+    /// ([`super::StepPlace::bloom_bit`]): a step in `errored_steps` whose bit no valid
+    /// connection set was refused every time it was asked.
+    pub met_steps: u64,
     /// What a calibration connection observed; `None` outside calibration.
     pub observed: Option<Box<super::learned::Observation>>,
 }
@@ -1032,6 +1039,8 @@ impl ConnReport {
             closed_after_acceptance: None,
             protocol_fault: None,
             attempts,
+            errored_steps: Vec::new(),
+            met_steps: 0,
             observed: None,
         }
     }

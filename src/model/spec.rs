@@ -263,7 +263,7 @@ impl Dist {
 /// step inside the repeat at step 2), 16 bits each, outermost highest. `StepPlace::NONE`
 /// (0) when unknown: the implicit connect, a plan of explicit actions, deeper nesting or
 /// an index past 65,535.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct StepPlace(u64);
 
 impl StepPlace {
@@ -286,6 +286,13 @@ impl StepPlace {
             }
         }
         StepPlace(code)
+    }
+
+    /// This place's one bit of a 64-bit Bloom filter of places (Fibonacci hashing: the
+    /// packed path times 2^64/φ, its top 6 bits): a set of the steps a connection met
+    /// expectations at, kept in 8 bytes. A bit set may belong to another place too.
+    pub fn bloom_bit(self) -> u64 {
+        1u64 << (self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58)
     }
 
     /// The path as the scenario's notes and findings show it (`2.1`); `None` for

@@ -486,6 +486,11 @@ pub struct ConnChecker {
     spare_seen: String,
     /// Where the next expectation's `expect` is written ([`Self::at_step`]).
     next_step: StepPlace,
+    /// The steps at which an expectation was met, as a 64-bit Bloom filter of their places
+    /// ([`StepPlace::bloom_bit`]): what tells a step whose every request the server
+    /// answered with its error event from one it served some of ([`Self::take_step_errors`]).
+    /// A false positive only keeps a refused step from being called so.
+    met_steps: u64,
     /// Whether the next expectation opens before the attempt's acceptance in band
     /// ([`Self::before_acceptance`]).
     next_early: bool,
@@ -614,7 +619,15 @@ struct CheckerRare {
     /// empty until one is read): here, not in the checker, which every connection holds
     /// inline, and few runs learn a sequence.
     learned_seq: Vec<Option<i64>>,
+    /// The steps (at most [`ERRORED_STEPS_KEPT`]) at which the server answered a request
+    /// sent after its acceptance with its error event ([`ConnChecker::take_step_errors`]).
+    errored_steps: Vec<StepPlace>,
 }
+
+/// How many steps with a refused request a connection names
+/// ([`CheckerRare::errored_steps`]); a script refused at more steps than that is judged on
+/// its first ones.
+const ERRORED_STEPS_KEPT: usize = 16;
 
 /// How many correlated strays a connection remembers ([`CheckerRare::strays`]).
 const STRAYS_KEPT: usize = 16;
@@ -670,6 +683,7 @@ impl ConnChecker {
             unread: Unread::default(),
             spare_seen: String::new(),
             next_step: StepPlace::NONE,
+            met_steps: 0,
             next_early: false,
             leftovers: Leftovers::default(),
             next_id: 0,
@@ -796,6 +810,31 @@ impl ConnChecker {
     }
 
     /// Takes the expectation counts (events included), leaving zeros.
+    /// The steps at which the server answered a request of this connection with its error
+    /// event after accepting it, and a Bloom filter of those at which an expectation was
+    /// met (`(errored, met)`, [`StepPlace::bloom_bit`]): what the verdict reads a step the
+    /// server turned every request of away by. Leaves both empty.
+    pub fn take_step_errors(&mut self) -> (Vec<StepPlace>, u64) {
+        let errored = self
+            .rare
+            .as_mut()
+            .map(|r| std::mem::take(&mut r.errored_steps))
+            .unwrap_or_default();
+        (errored, std::mem::take(&mut self.met_steps))
+    }
+
+    /// Keeps `step` among those at which a request was refused with the error event.
+    /// Once per refused request, never per message that is served.
+    fn note_errored_step(&mut self, step: StepPlace) {
+        if step == StepPlace::NONE {
+            return;
+        }
+        let kept = &mut self.rare.get_or_insert_with(Box::default).errored_steps;
+        if kept.len() < ERRORED_STEPS_KEPT && !kept.contains(&step) {
+            kept.push(step);
+        }
+    }
+
     pub fn take_counts(&mut self) -> ExpectCounts {
         self.fold_tallies();
         std::mem::take(&mut self.counts)
@@ -1567,6 +1606,7 @@ impl ConnChecker {
                     name: p.name().map(Box::from),
                     one_record: items.len() == 1
                         && items.iter().all(|i| i.repeat == crate::model::Repeat::One),
+                    checks: (!p.checks().is_empty()).then(|| p.checks().into()),
                 };
                 keep_recent_n(&mut self.late_waits, wait, LATE_WAITS);
             }
@@ -1754,39 +1794,8 @@ impl ConnChecker {
             test: expected_value,
         };
         let expected = format!("{event} with {}", describe(&shown));
-        let (held, misread) = match lookup(msg, &test.path) {
-            Some(v) => (
-                format!("{} = {v}", test.path),
-                Some(match type_slip(test, v, &self.captures) {
-                    Some((wanted, held)) => Misread::WrongType {
-                        path: test.path.clone(),
-                        wanted,
-                        held,
-                        kinds: vec![event.to_string()],
-                    },
-                    None => Misread::WrongValue {
-                        path: test.path.clone(),
-                        held: Some(excerpt(&v.to_value().to_string(), NO_ID_BYTES)),
-                        wanted: match &shown.test {
-                            Test::Equals(w) => Some(excerpt(&w.to_string(), NO_ID_BYTES)),
-                            _ => None,
-                        },
-                        kinds: vec![event.to_string()],
-                    },
-                }),
-            ),
-            None => (
-                match nearest_held(msg, &test.path) {
-                    Some(held) => format!("no {} ({held})", test.path),
-                    None => format!("no {}", test.path),
-                },
-                Some(Misread::NoCheckedField {
-                    path: test.path.clone(),
-                    carried: carried_names(msg),
-                    kinds: vec![event.to_string()],
-                }),
-            ),
-        };
+        let (held, misread) = failed_test_words(test, &shown, msg, event, &self.captures);
+        let misread = Some(misread);
         let seen = format!("{event} with {held}");
         let key = p.correlate.as_ref().map(|(_, v)| v.clone());
         let step = self.resolve(idx, Resolution::Violated);
@@ -1798,6 +1807,54 @@ impl ConnChecker {
             v.step = step.shown();
             v.misread = misread;
         }
+    }
+
+    /// Whether `msg`, an `event` come for the correlated expectation (`key`, a
+    /// [`key_hash`]) whose deadline ran out, fails that expectation's field tests: then it
+    /// is no late answer (the request was answered, wrongly, and late), and its violation
+    /// says what came and reads as the wrong value it is ([`Misread::WrongValue`]), not
+    /// as slowness. Its request is no longer waited for. `false` when the expectation had
+    /// no tests, or `msg` passes them.
+    fn late_fails_where<J: Tree>(&mut self, key: u64, msg: &J, event: &str, now: Instant) -> bool {
+        let Some(at) = self.late_waits.iter().rposition(|w| w.key == key) else {
+            return false;
+        };
+        let Some(wait) = self.late_waits.get(at) else {
+            return false;
+        };
+        let Some(test) = wait
+            .checks
+            .as_deref()
+            .and_then(|checks| failed_test(checks, msg, &self.captures))
+            .cloned()
+        else {
+            return false;
+        };
+        let after = now.saturating_duration_since(wait.intended);
+        self.late_waits.remove(at);
+        let shown = FieldTest {
+            path: test.path.clone(),
+            test: match &test.test {
+                Test::Equals(v) => Test::Equals(fill(v, &self.captures)),
+                other => other.clone(),
+            },
+        };
+        let (held, misread) = failed_test_words(&test, &shown, msg, event, &self.captures);
+        let missed = self.violations.iter_mut().rev().find(|v| {
+            v.window_ms.is_some()
+                && v.late_ms.is_none()
+                && v.correlation.as_deref().map(key_hash) == Some(key)
+        });
+        if let Some(v) = missed {
+            let _ = write!(
+                v.seen,
+                "; then {event} with {held} came for it after {:.0} ms, failing {}",
+                after.as_secs_f64() * 1000.0,
+                describe(&shown)
+            );
+            v.misread.get_or_insert(misread);
+        }
+        true
     }
 
     /// `expect_none`: a forbidden kind arrived (correlated when the expectation is, and
@@ -1971,10 +2028,16 @@ impl ConnChecker {
             }
         }
         match how {
-            Resolution::Met => self.counts.expectations_met += 1,
+            Resolution::Met => {
+                self.counts.expectations_met += 1;
+                self.met_steps |= step.bloom_bit();
+            }
             Resolution::Errored => {
                 self.counts.expectations_errored += 1;
                 self.counts.expectations_errored_early += u64::from(p.early);
+                if !p.early {
+                    self.note_errored_step(step);
+                }
             }
             Resolution::Cut => self.counts.expectations_cut += 1,
             Resolution::Refused => self.counts.expectations_refused += 1,
@@ -2360,6 +2423,11 @@ impl ConnChecker {
                     done.at = state.progress();
                     late
                 };
+                if ended == Ended::Failed && self.late_fails_where(key, msg, event, now) {
+                    // It came, with the wrong content: arrived, for the rates.
+                    self.arrived_after_failure(key, event);
+                    return None;
+                }
                 if self.arrived_after_end(key, ended, event, now) {
                     self.note_field_at(read_at(key));
                 }
@@ -2385,6 +2453,10 @@ impl ConnChecker {
                     let (key, ended) = (done.key, done.ended);
                     // As above: after an error, the same checks as after a met one.
                     let late = ended == Ended::Errored && is_late(&mut done.state, event);
+                    if ended == Ended::Failed && self.late_fails_where(key, msg, event, now) {
+                        self.arrived_after_failure(key, event);
+                        return None;
+                    }
                     if self.arrived_after_end(key, ended, event, now) {
                         self.note_field_at(read_at(key));
                     }
@@ -2789,6 +2861,52 @@ fn first_failed<'p, J: Tree>(
     failed_test(&extras.checks, msg, captures)
 }
 
+/// What a record held where the field test `test` failed on it (`shown`: the test with its
+/// captures filled, as findings show it), and how the script may have misread the server
+/// by it: the value at the path (a type the test does not take, or another value), or
+/// no such field (what the record held nearest to it).
+fn failed_test_words<J: Tree>(
+    test: &FieldTest,
+    shown: &FieldTest,
+    msg: &J,
+    event: &str,
+    captures: &BTreeMap<String, Value>,
+) -> (String, Misread) {
+    match lookup(msg, &test.path) {
+        Some(v) => (
+            format!("{} = {v}", test.path),
+            match type_slip(test, v, captures) {
+                Some((wanted, held)) => Misread::WrongType {
+                    path: test.path.clone(),
+                    wanted,
+                    held,
+                    kinds: vec![event.to_string()],
+                },
+                None => Misread::WrongValue {
+                    path: test.path.clone(),
+                    held: Some(excerpt(&v.to_value().to_string(), NO_ID_BYTES)),
+                    wanted: match &shown.test {
+                        Test::Equals(w) => Some(excerpt(&w.to_string(), NO_ID_BYTES)),
+                        _ => None,
+                    },
+                    kinds: vec![event.to_string()],
+                },
+            },
+        ),
+        None => (
+            match nearest_held(msg, &test.path) {
+                Some(held) => format!("no {} ({held})", test.path),
+                None => format!("no {}", test.path),
+            },
+            Misread::NoCheckedField {
+                path: test.path.clone(),
+                carried: carried_names(msg),
+                kinds: vec![event.to_string()],
+            },
+        ),
+    }
+}
+
 /// Whether `p`'s correlation value or field tests refer to a `{{$name}}` capture that
 /// `captures` does not hold. Out of line: read only on a connection whose server refused
 /// a request with its error event.
@@ -3059,6 +3177,9 @@ struct LateWait {
     /// Its pattern is one record (`echo`): the answer's first event is its last, and its
     /// first-event latency its turn.
     one_record: bool,
+    /// Its field tests (`where`), when it has any: a late record that fails them is no
+    /// late answer ([`ConnChecker::late_fails_where`]).
+    checks: Option<Box<[FieldTest]>>,
 }
 
 /// Whether `event`, arriving for a finished expectation whose pattern stopped at `state`,

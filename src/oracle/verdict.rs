@@ -1216,6 +1216,9 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     if let Some(j) = no_bad_token_answered(&t) {
         return j;
     }
+    if let Some(j) = misreading::refused_step(e.plan, e.reports) {
+        return j;
+    }
     let broken = e
         .plan
         .oracles

@@ -453,9 +453,10 @@ pub(super) struct ConnRun {
     /// Violations already added to the live progress counter.
     violations_published: u64,
     /// Where this connection's sends carry `{{marker}}` (`Plan::marker_fields`): flood
-    /// mode, empty otherwise. A boxed slice, not a `Vec`: 8 bytes less of every
-    /// connection's state, which is one allocation of a size class (see `size_tests`).
-    markers: Box<[String]>,
+    /// mode, `None` otherwise. Boxed: a thin pointer, 16 bytes less of every connection's
+    /// state than a `Vec` (which is one allocation of a size class: see `size_tests`), for
+    /// what only a flood's connections hold.
+    markers: Option<Box<Vec<String>>>,
     /// Where the cursor renders each compiled send, kept across sends: no buffer grown
     /// from empty per message; while a short text frame is read, its copy
     /// ([`ConnRun::read_text`]). Given back in a long `think`.
@@ -659,7 +660,7 @@ impl ConnRun {
             said: None,
             cursor,
             current: None,
-            markers: markers.into_boxed_slice(),
+            markers: (!markers.is_empty()).then(|| Box::new(markers)),
             render_buf: String::new(),
             rare: None,
         }
@@ -812,6 +813,7 @@ impl ConnRun {
         counters.arrived_after_error = self.checker.arrived_after_error();
         self.checker.settle_held_identity();
         counters.expect = self.checker.take_counts();
+        let (errored_steps, met_steps) = self.checker.take_step_errors();
         counters.kindless_shape = self.checker.take_kindless_shape();
         let cursor = &self.cursor;
         self.checker
@@ -834,6 +836,8 @@ impl ConnRun {
             closed_after_acceptance: said.closed_accepted.map(|a| *a),
             protocol_fault: said.protocol_fault.map(String::from),
             attempts: std::mem::take(&mut self.attempts),
+            errored_steps,
+            met_steps,
             observed: self.checker.observed.take(),
         })
     }
@@ -907,7 +911,7 @@ impl ConnRun {
     fn send_now(&mut self, text: String) -> SendNow {
         use futures_util::Sink;
         use std::task::{Context, Poll, Waker};
-        if !self.markers.is_empty() || self.rare.as_ref().is_some_and(|r| r.held.is_some()) {
+        if self.markers.is_some() || self.rare.as_ref().is_some_and(|r| r.held.is_some()) {
             return SendNow::Wait(text);
         }
         let mut cx = Context::from_waker(Waker::noop());
@@ -1049,7 +1053,7 @@ impl ConnRun {
         if !self.open.as_ref().is_some_and(|o| o.sent_unread) {
             return false;
         }
-        if !self.markers.is_empty() {
+        if self.markers.is_some() {
             return true;
         }
         let group = self.cursor.group() as usize;
@@ -1121,7 +1125,7 @@ impl ConnRun {
         if let Some(open) = self.open.as_mut() {
             open.sent_unread = true;
         }
-        if !self.markers.is_empty() && text.contains(MARKER) {
+        if self.markers.is_some() && text.contains(MARKER) {
             // The intended time, not the actual one: a send that went out late is charged
             // to the latency, as for every other turn.
             let intended = self.last_send_at.map_or_else(Instant::now, |(i, _)| i);

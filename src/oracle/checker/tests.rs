@@ -549,6 +549,39 @@ fn an_error_answering_a_request_sent_before_acceptance_counts_as_early() {
     );
 }
 
+/// The steps a connection's requests were refused at with the error event are named, once
+/// each, and those it met expectations at are in its filter; a refusal of a request sent
+/// before the server's acceptance names no step (a server may refuse one until it is
+/// ready).
+#[test]
+fn steps_refused_with_the_error_event_are_named_and_met_ones_filtered() {
+    let t = Instant::now();
+    let (asked, refused, early) = (
+        StepPlace::of(&[2, 2]),
+        StepPlace::of(&[3, 2]),
+        StepPlace::of(&[1]),
+    );
+    let mut ch = plain();
+    ch.before_acceptance();
+    ch.at_step(early);
+    ch.expect(plan_of("done", Some(("/run_id", "r0"))), Some((t, t)), t);
+    ch.on_message(&json!({"type": "error", "run_id": "r0"}), t);
+    for (step, id, answer) in [
+        (asked, "r1", "done"),
+        (refused, "r2", "error"),
+        (asked, "r3", "done"),
+        (refused, "r4", "error"),
+    ] {
+        ch.at_step(step);
+        ch.expect(plan_of("done", Some(("/run_id", id))), Some((t, t)), t);
+        ch.on_message(&json!({"type": answer, "run_id": id}), t);
+    }
+    let (errored, met) = ch.take_step_errors();
+    assert_eq!(errored, vec![refused]);
+    assert_eq!(met, asked.bloom_bit(), "only the served step met");
+    assert_eq!(ch.counts().expectations_errored, 3);
+}
+
 /// An uncorrelated expectation whose kind came but failed its `where`, beside records the
 /// connection could not read: what it saw names the failed test, not the unread records
 /// (the kind was read; advice on where the kind lives would mislead).
@@ -3207,6 +3240,43 @@ fn a_record_on_a_fresh_value_after_a_where_tested_expectation_is_still_its_own()
             ch.violations[0]
         );
     }
+}
+
+/// A record on a fresh value that comes after its expectation's deadline and fails its
+/// `where` test is no late answer (slowness): the request was answered wrongly. Its
+/// violation stays a loss, says what came, and reads as the wrong value; it is counted as
+/// arrived, and a right record after it is not taken for the late answer either.
+#[test]
+fn a_late_record_failing_its_where_test_is_no_late_answer() {
+    let t0 = Instant::now();
+    let mut p = plan_of("order_ack", Some(("req_id", "o-3-1")));
+    let rare = p.rare_mut();
+    rare.checks = vec![FieldTest {
+        path: "status".into(),
+        test: Test::Equals(json!("accepted")),
+    }];
+    rare.fresh = true;
+    let spec = Arc::new(OracleSpec::default());
+    let mut ch = ConnChecker::new(spec, who(), t0, vec!["req_id".into()]).with_bodies();
+    ch.expect(p, Some((t0, t0)), t0);
+    ch.expire(t0 + Duration::from_secs(6));
+    let wrong = json!({"type": "order_ack", "req_id": "o-3-1", "status": "rejected"});
+    ch.on_message(&wrong, t0 + Duration::from_secs(7));
+    assert_eq!(ch.violations.len(), 1, "{:?}", ch.violations);
+    let v = &ch.violations[0];
+    assert_eq!(v.late_ms, None, "{v:?}");
+    assert!(
+        v.seen
+            .contains("then order_ack with status = \"rejected\" came for it after 7000 ms"),
+        "{}",
+        v.seen
+    );
+    assert!(
+        matches!(&v.misread, Some(Misread::WrongValue { path, .. }) if path == "status"),
+        "{v:?}"
+    );
+    let arrived = ch.counts().events.get("order_ack").map(|t| t.arrived);
+    assert_eq!(arrived, Some(1), "{:?}", ch.counts().events);
 }
 
 /// A notification that passes a `where` test on a captured subscription id, come before

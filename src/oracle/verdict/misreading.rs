@@ -4,6 +4,7 @@
 
 use super::went_away::{close_reason, only_unmet};
 use super::*;
+use crate::model::StepPlace;
 
 /// What a hint of [`answered_only_errors`] says: the run's note on errors
 /// ([`super::errored_note`]) is left out after it.
@@ -982,7 +983,76 @@ fn groups_by_conn(plan: &Plan) -> std::collections::HashMap<u32, &str> {
         .collect()
 }
 
-/// The steps whose checked answers said no, as the scenario numbers its `expect`s (`step
+/// A step the server answered every request of with its error event (`[oracles]
+/// error_event`) and served none of, though it served others: every valid-token connection
+/// that asked it, once accepted, was refused there ([`ConnReport::errored_steps`]), and no
+/// expectation was met at it on any ([`ConnReport::met_steps`]). An operation the server
+/// does not know, a request format it does not take, or one it refuses by policy: what that
+/// step checks was never exercised, so the run is not clean whatever else passed (the
+/// README's `target_unusable` row). One whose whole answer came after its error was served
+/// ([`Counters::answered_after_error`]). A request refused before the server accepted its
+/// connection is no such refusal (a server may refuse one until it is ready); bad tokens'
+/// connections are left out (an error is their right answer). `None` when every step
+/// errored somewhere was also served somewhere.
+pub(super) fn refused_step(plan: &Plan, reports: &[ConnReport]) -> Option<Judgement> {
+    let group_of = groups_by_conn(plan);
+    let valid = || reports.iter().filter(|r| valid_token(plan, r.token));
+    // The steps met at, per group (step numbers restart in every group's script). A
+    // connection whose requests got their whole answer after an error was served at the
+    // steps it was refused at, which ones the count does not say: all of them are served.
+    let mut met: BTreeMap<&str, u64> = BTreeMap::new();
+    for r in valid() {
+        let group = group_of.get(&r.id).copied().unwrap_or_default();
+        let served_after_error = match r.counters.answered_after_error {
+            0 => 0,
+            _ => r
+                .errored_steps
+                .iter()
+                .fold(0, |bits, s| bits | s.bloom_bit()),
+        };
+        *met.entry(group).or_default() |= r.met_steps | served_after_error;
+    }
+    // Each refused step, with the connections refused there and the first error quoted.
+    let mut refused: BTreeMap<(&str, StepPlace), (u64, Option<&str>)> = BTreeMap::new();
+    for r in valid() {
+        let group = group_of.get(&r.id).copied().unwrap_or_default();
+        let met_in_group = met.get(group).copied().unwrap_or_default();
+        for &step in &r.errored_steps {
+            if met_in_group & step.bloom_bit() != 0 {
+                continue;
+            }
+            let entry = refused.entry((group, step)).or_default();
+            entry.0 += 1;
+            entry.1 = entry.1.or(r.first_error_accepted.as_deref());
+        }
+    }
+    let ((group, step), (connections, first)) = refused.iter().next()?;
+    let shown = step.shown()?;
+    let named = if plan.groups.len() > 1 {
+        format!("step {shown} of group {group:?}")
+    } else {
+        format!("step {shown}")
+    };
+    let also = match refused.len() {
+        1 => String::new(),
+        n => format!(" (and {} other step{})", n - 1, plural((n - 1) as u64)),
+    };
+    let quoted = first.map_or(String::new(), |e| format!(" (the first: {e})"));
+    Some(Judgement {
+        verdict: Verdict::TargetUnusable,
+        hint: Some(format!(
+            "the server answered every request of {named}{also} with its error event{quoted}, \
+             on {} and after accepting them, and none with what the step expects, while it \
+             served the script's other steps: it turned that step away, so what it checks \
+             was never exercised. Check its request against what the server takes (an \
+             operation it knows, a field of the right name and type); if the server refuses \
+             it by policy, `expect` its error there",
+            crate::model::words::plural(*connections, "connection")
+        )),
+    })
+}
+
+/// The steps whose checked answers said no, as the scenario numbers its `expect`s (`step/// The steps whose checked answers said no, as the scenario numbers its `expect`s (`step
 /// 3`, `steps 2.1 and 4`); `None` when none is known.
 pub(super) fn refused_steps(plan: &Plan, kept: &[&Violation]) -> Option<String> {
     let steps: BTreeSet<(&str, &str)> = kept

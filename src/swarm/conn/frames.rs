@@ -472,7 +472,7 @@ impl ConnRun {
             checker: &mut self.checker,
             open: &mut self.open,
             attempts: &mut self.attempts,
-            markers: &self.markers,
+            markers: self.markers.as_deref().map_or(&[], Vec::as_slice),
             said: &mut self.said,
             answer: &mut self.answer,
             rare: &mut self.rare,

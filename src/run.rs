@@ -927,9 +927,16 @@ fn merge(plan: &Plan, bound: &Bound, mut out: SwarmOutput, redactor: &auth::Reda
             *by_oracle.entry(*kind).or_default() += n;
         }
         let ended = last_end_ms(r);
+        let cut_by_run = cut_by_run(r);
         violations.extend(r.violations.iter().cloned().map(|mut v| {
-            if v.window_ms.is_some() && v.late_ms.is_none() {
+            if let (Some(window), None) = (v.window_ms, v.late_ms) {
                 v.conn_end_ms = ended;
+                // The run's end cut the connection before the answer had another `within`
+                // to come late in: not proven lost.
+                v.cut_by_run_ms = ended
+                    .filter(|_| cut_by_run)
+                    .map(|end| end - v.at_ms)
+                    .filter(|after| (0.0..window).contains(after));
             }
             v
         }));
@@ -1076,6 +1083,15 @@ fn unproven_probe_note(probe: &ProbeSummary) -> Option<String> {
 
 /// When the connection `r` ended for good (its last attempt's end), ms since the run's
 /// start; `None` while none of its attempts ended. See [`Violation::conn_end_ms`].
+/// Whether the run's own end (its duration, a hunt's budget, Ctrl-C) ended `r`'s last
+/// attempt, open until then ([`Cause::Interrupted`](crate::model::Cause::Interrupted)).
+fn cut_by_run(r: &ConnReport) -> bool {
+    r.attempts
+        .iter()
+        .max_by_key(|a| a.ended_us)
+        .is_some_and(|a| a.cause == Some(crate::model::Cause::Interrupted))
+}
+
 fn last_end_ms(r: &ConnReport) -> Option<f64> {
     let ended_us = r.attempts.iter().filter_map(|a| a.ended_us).max()?;
     Some(ended_us as f64 / 1000.0)

@@ -158,3 +158,56 @@ async fn a_hunt_sets_late_answers_aside_and_writes_no_repro() {
     assert_eq!(hunted.late, rounds * users * messages);
     assert!(written.is_empty(), "{written:?}");
 }
+
+/// The chat scenario against [`Fault::LateCompletion`] with one message each, a 1 s
+/// `within`, and a long think after it: each reply's held events never come (no next
+/// request), and the run's 1.5 s duration cuts every connection well within a `within`
+/// after its deadline, however long the connects took (up to half a second).
+fn cut_by_the_run(users: u32) -> String {
+    let text = chat_scenario("cut", users, 1)
+        .replace(r#"within = "3s""#, r#"within = "1s""#)
+        .replace(r#"think = "fixed(5ms)""#, r#"think = "fixed(5s)""#)
+        .replace(r#"duration = "30s""#, r#"duration = "1500ms""#)
+        .replace(r#"arrival = { ramp = "200ms" }"#, r#"arrival = "burst""#);
+    assert!(
+        text.contains("1500ms") && text.contains("fixed(5s)") && text.contains("burst"),
+        "{text}"
+    );
+    text
+}
+
+/// A deadline missed with no answer seen on a connection the run's own end cut sooner
+/// after it than its `within` is no proven loss (a slow server's answer may have been on
+/// its way): each such violation says how soon the cut came, and the hint sends no one
+/// hunting. A hunt whose rounds end so writes no repro: a replay keeping that duration
+/// would cut its connections the same way and "reproduce" a loss against a server that is
+/// only slow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadlines_the_runs_own_end_cut_short_are_no_proven_loss() {
+    let (url, stop) = spawn_fake(Fault::LateCompletion).await;
+    let s = scenario("cut.toml", &cut_by_the_run(2));
+    let outcome = common::run(&s, Some(url.clone()), None).await;
+    let sum = &outcome.results.summary;
+    assert_eq!(sum.verdict, Verdict::Violations, "{:?}", sum.hint);
+    let kept = &outcome.results.violations;
+    assert_eq!(kept.len(), 2, "{kept:#?}");
+    for v in kept {
+        let cut = v.cut_by_run_ms.unwrap_or_else(|| panic!("{v:?}"));
+        assert!((0.0..1000.0).contains(&cut), "{v:?}");
+    }
+    let hint = sum.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("nor proven lost") && !hint.contains("hunt for a repro"),
+        "{hint}"
+    );
+    let text = format!("{}\n[hunt]\nrounds = 2\n", cut_by_the_run(2));
+    let s = scenario("cut.toml", &text);
+    let (hunted, written) = common::hunt_at(&s, &url, std::time::Duration::from_secs(60), 2).await;
+    stop.cancel();
+    assert!(
+        hunted.found.is_none(),
+        "{:?}",
+        hunted.found.map(|f| f.repro.evidence)
+    );
+    assert!(written.is_empty(), "{written:?}");
+}

@@ -779,6 +779,7 @@ pub fn health_violation(
         late_ms: None,
         after_request_ms: None,
         conn_end_ms: None,
+        cut_by_run_ms: None,
         step: None,
         misread: None,
     }

@@ -793,8 +793,21 @@ fn excused_of(outcome: &RunOutcome, excuse: Option<Excuse>) -> Vec<&Violation> {
 /// answers that came whole after their `within`): the run's verdict tells them apart from
 /// a loss, and a hunt finds no race in them and writes no repro of them, nor counts them
 /// as reproducing one. A server slow under one load may not be under a replay's.
+///
+/// So are the deadlines missed with no answer seen on a connection the run's own end cut
+/// sooner after them than their `within` ([`Violation::cut_by_run_ms`]): not proven lost.
+/// A round a hunt's budget shortened cut its connections so, and its repro, keeping that
+/// duration, cut every replay so: "reproduced" against a server that was only slow.
 fn slow_of(outcome: &RunOutcome) -> Vec<&Violation> {
-    crate::oracle::verdict::late_answers(&outcome.results.violations)
+    let mut slow = crate::oracle::verdict::late_answers(&outcome.results.violations);
+    slow.extend(
+        outcome
+            .results
+            .violations
+            .iter()
+            .filter(|v| v.cut_by_run_ms.is_some() && v.late_ms.is_none()),
+    );
+    slow
 }
 
 /// The violations of a run that are a kind misspelled in its script

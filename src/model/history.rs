@@ -532,6 +532,43 @@ pub struct ExpectCounts {
     pub sequence_numbered: u64,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub sequence_scoped: u64,
+    /// Records the `[oracles] sequence` oracle passed over while it had read no number on
+    /// their connection, in the two ways a misspelled `kinds` or `field` reads
+    /// ([`SequenceMissed`]); `None` when there were none. Boxed: every connection's
+    /// checker holds these counts inline, and few runs miss their sequence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence_missed: Option<Box<SequenceMissed>>,
+}
+
+/// What the `[oracles] sequence` oracle passed over on connections where it read no
+/// number ([`ExpectCounts::sequence_missed`]): the evidence that tells a misspelled
+/// `kinds` or `field` from a run in which the numbered records never came.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SequenceMissed {
+    /// Records of a kind outside its `kinds` that carried an integer at its field, and the
+    /// first such kind: a kind spelled otherwise in the scenario.
+    pub other_kinds: u64,
+    pub other_kind: Option<String>,
+    /// Records of its kinds (of any kind, when it names none) without its field at all
+    /// (a `null` is the field, holding no number), and the top-level fields the first one
+    /// carried (at most 8): a field spelled or placed otherwise.
+    pub unnumbered: u64,
+    pub unnumbered_carried: Vec<String>,
+}
+
+impl SequenceMissed {
+    /// Adds another connection's: counts add, the first kind and fields known stay.
+    pub fn add(&mut self, o: &SequenceMissed) {
+        self.other_kinds += o.other_kinds;
+        self.unnumbered += o.unnumbered;
+        if self.other_kind.is_none() {
+            self.other_kind.clone_from(&o.other_kind);
+        }
+        if self.unnumbered_carried.is_empty() {
+            self.unnumbered_carried.clone_from(&o.unnumbered_carried);
+        }
+    }
 }
 
 /// What a capture found in the messages that met its expectation ([`ExpectCounts::captures`]).
@@ -574,6 +611,11 @@ impl ExpectCounts {
         self.identity_matched += o.identity_matched;
         self.sequence_numbered += o.sequence_numbered;
         self.sequence_scoped += o.sequence_scoped;
+        if let Some(theirs) = &o.sequence_missed {
+            self.sequence_missed
+                .get_or_insert_with(Box::default)
+                .add(theirs);
+        }
         if self.unread_sample.is_none() {
             self.unread_sample.clone_from(&o.unread_sample);
         }
@@ -1345,6 +1387,15 @@ pub struct Violation {
     /// written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conn_end_ms: Option<f64>,
+    /// For a deadline missed with no answer seen (`late_ms` absent): how long after the
+    /// deadline ran out the run's own end (its duration, a hunt's budget, Ctrl-C) cut its
+    /// connection, when that was sooner than the deadline's `within`: the answer had less
+    /// time to come late than it had to come in time, so no loss is proven (a slow server's
+    /// answer may have been on its way). A hunt writes no repro of it, and a replay does not
+    /// count it as reproducing one. Set when the run's violations are gathered; absent
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut_by_run_ms: Option<f64>,
     /// The script step of the expectation it is about, as the scenario file numbers it
     /// (`9.2`: the second step of the repeat at step 9; [`StepPlace`]):
     /// which of several alike `expect`s went unmet. Absent for other violations, and in

@@ -31,7 +31,7 @@ pub use history::{keep_attempt, ATTEMPTS_KEPT_FIRST, ATTEMPTS_KEPT_LATEST};
 pub use history::{
     Answer, Attempt, BarrierStats, CaptureTally, Cause, CheckedMet, ClientStalls, ConnReport,
     Counters, ExpectCounts, Involved, LenientAcceptance, Misread, Outcome, Probe, RendezvousInfo,
-    Stall, StreamEnded, Tally, Violation,
+    SequenceMissed, Stall, StreamEnded, Tally, Violation,
 };
 pub use learned::{LearnedOracles, LearnedReply, Observation, SEQUENCE_SET_ASIDE_WHY};
 pub use names::{OracleKind, Phase, Phases, StopReason, Verdict};

@@ -273,6 +273,8 @@ impl Pending {
 /// kept, but the latest few are what a witness shows the server said.
 struct Ignored {
     at: Instant,
+    /// Its kind.
+    kind: Box<str>,
     /// Its JSON cut at [`UNCLAIMED_BYTES`] when the checker keeps bodies, else its kind.
     shown: String,
 }
@@ -949,7 +951,7 @@ impl ConnChecker {
             absent,
             rare,
         } = plan;
-        let pending = Pending {
+        let mut pending = Pending {
             id,
             state: PatternState::new(pattern),
             // A request that carried a captured value correlates on what was sent.
@@ -998,7 +1000,11 @@ impl ConnChecker {
             return id;
         }
         if !self.unread_kept && self.buffer.is_empty() {
-            // Most expectations: nothing came before them to claim or to explain.
+            // Most expectations: nothing came before them to claim or to explain. An
+            // uncorrelated one may misname a kind no step names that came before it.
+            if pending.correlate.is_none() && !self.ignored.is_empty() {
+                self.note_ignored_since_request(&mut pending);
+            }
             self.pending.push(pending);
         } else {
             self.open_against_buffer(pending, now);
@@ -1055,6 +1061,10 @@ impl ConnChecker {
             .flatten();
         if unclaimed && error.is_none() {
             self.note_buffered_other_value(&mut pending);
+            self.note_buffered_untested(&mut pending);
+        }
+        if claim.indices.is_empty() {
+            self.note_ignored_since_request(&mut pending);
         }
         self.pending.push(pending);
         let idx = self.pending.len() - 1;
@@ -1551,7 +1561,11 @@ impl ConnChecker {
             } else {
                 event.to_string()
             };
-            self.ignored.push_back(Ignored { at: now, shown });
+            self.ignored.push_back(Ignored {
+                at: now,
+                kind: event.into(),
+                shown,
+            });
             return;
         }
         self.buffer_message(event, msg, now);
@@ -2714,6 +2728,7 @@ impl ConnChecker {
             late_ms: None,
             after_request_ms: None,
             conn_end_ms: None,
+            cut_by_run_ms: None,
             step: None,
             misread: None,
         });

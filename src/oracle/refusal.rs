@@ -209,6 +209,7 @@ mod tests {
             late_ms: None,
             after_request_ms: None,
             conn_end_ms: None,
+            cut_by_run_ms: None,
             step: None,
             misread: None,
         }

@@ -857,6 +857,7 @@ fn violation(
         late_ms: None,
         after_request_ms: None,
         conn_end_ms: None,
+        cut_by_run_ms: None,
         step: None,
         misread: None,
     }

@@ -1219,6 +1219,9 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     if let Some(j) = misreading::refused_step(e.plan, e.reports) {
         return j;
     }
+    if let Some(j) = misreading::sequence_misnamed(e.plan, e.reports) {
+        return j;
+    }
     let broken = e
         .plan
         .oracles
@@ -2942,6 +2945,9 @@ pub fn violations_hint(
     if let Some(note) = every_accepted_reset_note(kept, total, reports) {
         return format!("{head}{note}");
     }
+    if let Some(note) = cut_by_run_note(kept, total) {
+        return format!("{head}; {note}");
+    }
     if let Some(note) = missed_everywhere_note(kept, total, reports) {
         return format!("{head}{note}{HUNT}");
     }
@@ -3017,6 +3023,34 @@ pub fn violations_hint(
         "{head}; hunt for a repro of those that are not late answers; {n} {are} {what}: \
          {slow}{behind_note}"
     )
+}
+
+/// When every violation (all kept: `total` of them) is a deadline missed with no answer
+/// seen on a connection the run's own end cut sooner after it than its `within`
+/// ([`Violation::cut_by_run_ms`]): none is proven lost (a slow server's answers may have
+/// been on their way), so the hint sends no one hunting, and says what tells slowness
+/// from loss. `None` otherwise.
+fn cut_by_run_note(kept: &[Violation], total: u64) -> Option<String> {
+    if kept.is_empty() || kept.len() as u64 != total {
+        return None;
+    }
+    let most = kept
+        .iter()
+        .map(|v| v.cut_by_run_ms)
+        .try_fold(0.0_f64, |most, cut| cut.map(|c| most.max(c)))?;
+    let n = kept.len() as u64;
+    let (every, was) = if n == 1 {
+        ("the one violation is a deadline", "its connection")
+    } else {
+        ("every one is a deadline", "their connections")
+    };
+    Some(format!(
+        "{every} missed with no answer seen, and the run's end cut {was} at most {most:.0} \
+         ms after it, sooner than the `within` it missed: not seen to come, nor proven lost \
+         (a slow server's answer may have been on its way). A run that goes on past its \
+         last deadline (a longer duration, or a `think` after the last request) tells \
+         slowness from a loss; `hunt` writes no repro of these"
+    ))
 }
 
 /// When the server reset (dropped without a Close) every attempt it accepted, at least

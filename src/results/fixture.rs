@@ -48,6 +48,7 @@ pub(crate) fn violation(oracle: OracleKind, at_ms: f64) -> Violation {
         late_ms: None,
         after_request_ms: None,
         conn_end_ms: None,
+        cut_by_run_ms: None,
         step: None,
         misread: None,
     }

@@ -456,6 +456,7 @@ pub(super) struct ConnRun {
     /// mode, `None` otherwise. Boxed: a thin pointer, 16 bytes less of every connection's
     /// state than a `Vec` (which is one allocation of a size class: see `size_tests`), for
     /// what only a flood's connections hold.
+    #[allow(clippy::box_collection)] // the box is the point: a thin pointer
     markers: Option<Box<Vec<String>>>,
     /// Where the cursor renders each compiled send, kept across sends: no buffer grown
     /// from empty per message; while a short text frame is read, its copy

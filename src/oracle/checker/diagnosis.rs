@@ -41,54 +41,40 @@ impl ConnChecker {
     pub(super) fn note_untested<J: Tree>(&mut self, event: &str, msg: &J) {
         let captures = &self.captures;
         for p in &mut self.pending {
-            if p.absent || p.correlate.is_some() || p.checks().is_empty() || !in_pattern(p, event) {
-                continue;
+            note_untested_on(p, event, msg, captures);
+        }
+    }
+
+    /// An uncorrelated expectation `p` that opens and claims nothing notes, as strays, the
+    /// records of kinds no step names that came since the connection's last request (kept
+    /// in [`ConnChecker::ignored`]), as it notes those that come while it is open: the
+    /// answer may have come before it opened, of a kind it spells otherwise (`mesage` for
+    /// the `message` the server sent), which the verdict tells from a loss
+    /// ([`Misread::OtherKinds`]).
+    pub(super) fn note_ignored_since_request(&self, p: &mut Pending) {
+        if p.absent || p.correlate.is_some() {
+            return;
+        }
+        let Some(request) = self.last_request else {
+            return;
+        };
+        for ignored in self.ignored.iter().filter(|i| i.at >= request) {
+            note_stray(p, &ignored.kind);
+        }
+    }
+
+    /// [`Self::note_untested`] for an uncorrelated expectation `p` that opens and claims
+    /// nothing of the buffer: the records of its kinds that came before it and fail its
+    /// `where` tests are noted as if they had come while it was open (what it saw says
+    /// which test they failed, not "nothing": a misspelled path reads as one).
+    pub(super) fn note_buffered_untested(&self, p: &mut Pending) {
+        if p.absent || p.correlate.is_some() || p.checks().is_empty() {
+            return;
+        }
+        for b in &self.buffer {
+            if let Some(body) = &b.body {
+                note_untested_on(p, &b.event, body, &self.captures);
             }
-            let Some(test) = first_failed(p, msg, captures) else {
-                continue;
-            };
-            let other_value =
-                lookup(msg, &test.path).filter(|held| type_slip(test, *held, captures).is_none());
-            if let Some(held) = other_value {
-                // Another value: someone else's record, or the answer failing its test.
-                let first = p
-                    .strays
-                    .as_ref()
-                    .is_none_or(|s| s.where_failed_first.is_none())
-                    .then(|| {
-                        let value = excerpt(&held.to_value().to_string(), NO_ID_BYTES);
-                        // "(group2) held /arguments/1 = …": what that record held, not
-                        // what the test wants ("group2 with …" read as the expected value).
-                        format!("({event}) held {} = {value}", test.path)
-                    });
-                let strays = p.strays.get_or_insert_with(Box::default);
-                strays.where_failed += 1;
-                if first.is_some() {
-                    strays.where_failed_first = first;
-                }
-                continue;
-            }
-            if p.strays.as_ref().is_some_and(|s| s.untested.is_some()) {
-                continue;
-            }
-            let kinds = || p.state.required_events().map(str::to_string).collect();
-            let untested = match lookup(msg, &test.path) {
-                None => Misread::NoCheckedField {
-                    path: test.path.clone(),
-                    carried: carried_names(msg),
-                    kinds: kinds(),
-                },
-                Some(held) => match type_slip(test, held, captures) {
-                    Some((wanted, held)) => Misread::WrongType {
-                        path: test.path.clone(),
-                        wanted,
-                        held,
-                        kinds: kinds(),
-                    },
-                    None => continue,
-                },
-            };
-            p.strays.get_or_insert_with(Box::default).untested = Some(untested);
         }
     }
 
@@ -545,4 +531,63 @@ pub(super) fn other_value_note(field: &str, held: &str, id_like: bool, sent: boo
         "not its own"
     };
     format!(" (its kinds came with {field:?} = {held}, {whose})")
+}
+
+/// Notes on `p`, an open uncorrelated expectation, a record of kind `event` it could have
+/// met but for a `where` test ([`Strays::untested`], [`Strays::where_failed`]): the first
+/// of each only.
+fn note_untested_on<J: Tree>(
+    p: &mut Pending,
+    event: &str,
+    msg: &J,
+    captures: &BTreeMap<String, Value>,
+) {
+    if p.absent || p.correlate.is_some() || p.checks().is_empty() || !in_pattern(p, event) {
+        return;
+    }
+    let Some(test) = first_failed(p, msg, captures) else {
+        return;
+    };
+    let other_value =
+        lookup(msg, &test.path).filter(|held| type_slip(test, *held, captures).is_none());
+    if let Some(held) = other_value {
+        // Another value: someone else's record, or the answer failing its test.
+        let first = p
+            .strays
+            .as_ref()
+            .is_none_or(|s| s.where_failed_first.is_none())
+            .then(|| {
+                let value = excerpt(&held.to_value().to_string(), NO_ID_BYTES);
+                // "(group2) held /arguments/1 = …": what that record held, not
+                // what the test wants ("group2 with …" read as the expected value).
+                format!("({event}) held {} = {value}", test.path)
+            });
+        let strays = p.strays.get_or_insert_with(Box::default);
+        strays.where_failed += 1;
+        if first.is_some() {
+            strays.where_failed_first = first;
+        }
+        return;
+    }
+    if p.strays.as_ref().is_some_and(|s| s.untested.is_some()) {
+        return;
+    }
+    let kinds = || p.state.required_events().map(str::to_string).collect();
+    let untested = match lookup(msg, &test.path) {
+        None => Misread::NoCheckedField {
+            path: test.path.clone(),
+            carried: carried_names(msg),
+            kinds: kinds(),
+        },
+        Some(held) => match type_slip(test, held, captures) {
+            Some((wanted, held)) => Misread::WrongType {
+                path: test.path.clone(),
+                wanted,
+                held,
+                kinds: kinds(),
+            },
+            None => return,
+        },
+    };
+    p.strays.get_or_insert_with(Box::default).untested = Some(untested);
 }

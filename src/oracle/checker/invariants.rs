@@ -48,6 +48,26 @@ impl ConnChecker {
         }
     }
 
+    /// A record of `kind`, outside the sequence's `kinds`, on a connection where the
+    /// sequence read no number yet: counted when it carries an integer at the sequence's
+    /// field, what a kind spelled otherwise in the scenario reads as
+    /// ([`crate::model::SequenceMissed`]).
+    #[cold]
+    fn missed_other_kind<J: Tree>(&mut self, msg: &J, kind: Option<&str>) {
+        let spec = Arc::clone(&self.spec);
+        let Some(field) = spec.sequence.as_deref() else {
+            return;
+        };
+        if lookup(msg, field).and_then(sequence_number).is_none() {
+            return;
+        }
+        let missed = self.counts.sequence_missed.get_or_insert_with(Box::default);
+        missed.other_kinds += 1;
+        if missed.other_kind.is_none() {
+            missed.other_kind = kind.map(str::to_string);
+        }
+    }
+
     #[inline(never)]
     fn judge_sequence<J: Tree>(&mut self, msg: &J, kind: Option<&str>, now: Instant) {
         let Some(field) = self.spec.sequence.as_deref() else {
@@ -64,11 +84,21 @@ impl ConnChecker {
         // Only the kinds that carry the sequence, when the scenario names them.
         let kinds = &self.spec.sequence_kinds;
         if !kinds.is_empty() && !kind.is_some_and(|k| kinds.iter().any(|s| s == k)) {
+            if self.counts.sequence_numbered == 0 {
+                self.missed_other_kind(msg, kind);
+            }
             return;
         }
         // A null carries no number: Discord's gateway sends `"s": null` on every
         // operation that is no dispatch (its Hello, a heartbeat's ACK).
         let Some(value) = lookup(msg, field).filter(|v| !v.null()) else {
+            if self.counts.sequence_numbered == 0 && lookup(msg, field).is_none() {
+                let missed = self.counts.sequence_missed.get_or_insert_with(Box::default);
+                missed.unnumbered += 1;
+                if missed.unnumbered_carried.is_empty() {
+                    missed.unnumbered_carried = super::diagnosis::carried_names(msg);
+                }
+            }
             return;
         };
         let Some(seq) = sequence_number(value) else {

@@ -1459,6 +1459,70 @@ fn a_record_naming_a_finished_request_still_counts_as_a_kind_that_came() {
     );
 }
 
+/// A record of a kind no step names that came after the connection's last request but
+/// before the uncorrelated expectation that misnames it opened (a broadcast the server
+/// sends before its ack) counts as what came for it, as one come while it waited does;
+/// one come before that request does not.
+#[test]
+fn a_kind_no_step_names_come_before_its_expectation_opened_still_counts() {
+    let now = Instant::now();
+    let kinds: BTreeSet<String> = ["ack".to_string(), "mesage".to_string()].into();
+    let misread = |request_first: bool| {
+        let mut ch = checker().claiming_only(Some(Arc::new(kinds.clone())));
+        let later = now + Duration::from_millis(5);
+        ch.note_request(if request_first { now } else { later });
+        ch.on_message(&json!({"type": "message", "run_id": 1}), now);
+        let mut typo = five("1");
+        typo.pattern = vec![PatternItem {
+            event: "mesage".into(),
+            repeat: Repeat::One,
+        }]
+        .into();
+        typo.correlate = None;
+        ch.expect(typo, Some((later, later)), later);
+        ch.expire(now + Duration::from_secs(6));
+        ch.violations[0].misread.clone()
+    };
+    assert_eq!(
+        misread(true),
+        Some(Misread::OtherKinds {
+            came: vec!["message".into()],
+            kinds: vec!["mesage".into()],
+        })
+    );
+    assert_eq!(misread(false), None);
+}
+
+/// An uncorrelated expectation with a `where` test on a path its kind's records lack,
+/// opened after such a record came (buffered: the server sent it before the ack the step
+/// before waited for), reads the record it let pass as a field it does not carry, as it
+/// does one come while it waits, not as "nothing".
+#[test]
+fn a_buffered_record_failing_an_uncorrelated_where_is_noted() {
+    let t = Instant::now();
+    let mut ch = plain();
+    ch.on_message(
+        &json!({"type": "message", "data": {"id": "m-0", "owner": "u-0"}}),
+        t,
+    );
+    let mut p = plan_of("message", None);
+    p.rare_mut().checks = vec![FieldTest {
+        path: "data.ids".into(),
+        test: Test::Equals(json!("m-0")),
+    }];
+    ch.expect(p, None, t);
+    ch.expire(t + Duration::from_secs(6));
+    assert_eq!(ch.violations.len(), 1, "{:?}", ch.violations);
+    assert!(
+        matches!(
+            &ch.violations[0].misread,
+            Some(Misread::NoCheckedField { path, .. }) if path == "data.ids"
+        ),
+        "{:?}",
+        ch.violations[0]
+    );
+}
+
 /// A misnamed kind before a correctly named one (`nxt+ complete`, answered `next`, `next`,
 /// `complete`) puts the last out of order: that violation says which kinds came
 /// correlated with it ([`Misread::OtherKinds`]), as one unmet at its deadline does, for
@@ -2896,6 +2960,51 @@ fn a_sequence_with_gaps_allowed_is_judged_only_for_going_up() {
         sequence_findings(false, &[1, 3, 4]),
         vec![("seq = 2".to_string(), "seq = 3 on tick".to_string())]
     );
+}
+
+/// While a connection's sequence has read no number, the records it passes over that a
+/// misspelled `kinds` or `field` reads as are counted: a numbered kind outside its kinds
+/// (the first named), and a record of its kinds without the field (the fields it carried);
+/// a `null` at the field is the field, holding no number. Once a number is read, nothing
+/// more is counted.
+#[test]
+fn records_a_sequence_passes_over_are_counted_until_it_reads_a_number() {
+    let spec = Arc::new(OracleSpec {
+        sequence: Some("seq".into()),
+        sequence_kinds: vec!["update".into()],
+        ..OracleSpec::default()
+    });
+    let mut ch = ConnChecker::new(spec, who(), Instant::now(), vec!["run_id".into()]);
+    send_all(
+        &mut ch,
+        &[
+            json!({"type": "updates", "seq": 1}),
+            json!({"type": "hello"}),
+            json!({"type": "update", "n": 1}),
+            json!({"type": "update", "seq": null}),
+        ],
+    );
+    let missed = ch.counts().sequence_missed.clone().unwrap_or_default();
+    assert_eq!(
+        (
+            missed.other_kinds,
+            missed.other_kind.as_deref(),
+            missed.unnumbered
+        ),
+        (1, Some("updates"), 1)
+    );
+    assert_eq!(missed.unnumbered_carried, vec!["type", "n"]);
+    send_all(
+        &mut ch,
+        &[
+            json!({"type": "update", "seq": 1}),
+            json!({"type": "updates", "seq": 2}),
+            json!({"type": "update", "n": 2}),
+        ],
+    );
+    let after = ch.counts().sequence_missed.clone().unwrap_or_default();
+    assert_eq!((after.other_kinds, after.unnumbered), (1, 1));
+    assert_eq!(ch.counts().sequence_numbered, 1);
 }
 
 /// `per = "symbol"`: each symbol's numbers are a sequence of their own, interleaved on one

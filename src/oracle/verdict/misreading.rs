@@ -1961,6 +1961,60 @@ fn quoted(kinds: &BTreeSet<&str>) -> String {
         .join(", ")
 }
 
+/// The `[oracles] sequence` oracle read no number anywhere in a run, and what it passed
+/// over says the scenario names it otherwise than the server writes it
+/// ([`crate::model::SequenceMissed`]): records of a kind spelled close to one of its `kinds` carried a
+/// number at its field (`ticks` for `tick`), or records of its kinds (of any kind, when it
+/// names none) came without the field at all. The oracle judged nothing, and a server
+/// with gaps reads the same: unreadable, never clean, for a nightly gate must not go
+/// green on it. `None` when it read a number, or passed over nothing that says so (the
+/// numbered records never came: the clean verdict's note says it was not exercised).
+pub(super) fn sequence_misnamed(plan: &Plan, reports: &[ConnReport]) -> Option<Judgement> {
+    let field = plan.oracles.sequence.as_deref()?;
+    let counters = sum_counters(reports);
+    if counters.expect.sequence_numbered > 0 {
+        return None;
+    }
+    let missed = counters.expect.sequence_missed.as_deref()?;
+    let kinds = &plan.oracles.sequence_kinds;
+    let named = kinds.join(", ");
+    let spelled_close = missed
+        .other_kind
+        .as_deref()
+        .filter(|k| crate::model::words::closest(k, kinds.iter().map(String::as_str)).is_some());
+    let reading = if let (Some(kind), true) = (spelled_close, missed.other_kinds > 0) {
+        format!(
+            "{} of kind {kind:?} carried a number at {field:?}, and its kinds are {named}: \
+             if those are the sequence, `kinds` names {kind:?}",
+            crate::model::words::plural(missed.other_kinds, "record")
+        )
+    } else if missed.unnumbered > 0 {
+        let of = if kinds.is_empty() {
+            String::new()
+        } else {
+            format!(" of its kinds ({named})")
+        };
+        let carried = match missed.unnumbered_carried.as_slice() {
+            [] => String::new(),
+            fields => format!(" (the first carried {})", fields.join(", ")),
+        };
+        format!(
+            "{}{of} came without a field {field:?}{carried}: `field` names the one that \
+             numbers them (a path such as \"/meta/seq\" for a nested one)",
+            crate::model::words::plural(missed.unnumbered, "record")
+        )
+    } else {
+        return None;
+    };
+    Some(Judgement {
+        verdict: Verdict::Unreadable,
+        hint: Some(format!(
+            "the `[oracles] sequence` oracle read no number in the whole run, so it judged \
+             nothing (a server with gaps or reordered records reads the same): {reading}"
+        )),
+    })
+}
+
 /// Violations of the `[oracles] sequence` oracle on records without its `per` field, when
 /// no record of the run, of any kind, carried that field
 /// ([`ExpectCounts::sequence_scoped`](crate::model::ExpectCounts::sequence_scoped)) while

@@ -2261,6 +2261,7 @@ fn unmet(conn: u32, learned: bool) -> Violation {
         late_ms: None,
         after_request_ms: None,
         conn_end_ms: None,
+        cut_by_run_ms: None,
         step: None,
         misread: None,
     }
@@ -6229,7 +6230,9 @@ fn an_error_before_acceptance_is_declared_as_a_refusal_not_accepted_as_a_welcome
 /// the records say `symbol`) ran every record's number as one sequence: its breaks, each
 /// "(no sym)", are the script's reading, unreadable, not violations to hunt. Once some
 /// record carried it, or a break came on a record that had it, they are findings. A clean
-/// run whose sequence field no record carried says the oracle was not exercised.
+/// run whose sequence field no record carried says the oracle was not exercised; when what
+/// it passed over names a misspelling (a numbered kind close to its own, its own kind
+/// without the field), it is unreadable.
 #[test]
 fn a_sequence_per_field_no_record_carried_is_the_scripts_reading() {
     let text = "name = \"v\"\nduration = \"1s\"\n[oracles]\n\
@@ -6309,6 +6312,49 @@ fn a_sequence_per_field_no_record_carried_is_the_scripts_reading() {
         .hint
         .unwrap_or_default();
     assert!(!hint.contains("sequence not exercised"), "{hint}");
+
+    // What it passed over names the misreading: unreadable, never clean. A numbered
+    // kind spelled close to its own (`updates`), or its own kind without the field.
+    counters.expect.sequence_numbered = 0;
+    let missed = |m: crate::model::SequenceMissed| {
+        let mut c = counters.clone();
+        c.expect.sequence_missed = Some(Box::new(m));
+        judge_counted_in(&plan, &c, &[])
+    };
+    let kind = missed(crate::model::SequenceMissed {
+        other_kinds: 5,
+        other_kind: Some("updates".into()),
+        ..Default::default()
+    });
+    assert_eq!(kind.verdict, Verdict::Unreadable, "{kind:?}");
+    let hint = kind.hint.unwrap_or_default();
+    assert!(
+        hint.contains("10 records of kind \"updates\" carried a number at \"seq\"")
+            && hint.contains("`kinds` names \"updates\""),
+        "{hint}"
+    );
+    let field = missed(crate::model::SequenceMissed {
+        unnumbered: 4,
+        unnumbered_carried: vec!["type".into(), "n".into()],
+        ..Default::default()
+    });
+    assert_eq!(field.verdict, Verdict::Unreadable, "{field:?}");
+    let hint = field.hint.unwrap_or_default();
+    assert!(
+        hint.contains("8 records of its kinds (update) came without a field \"seq\" (the first carried type, n)"),
+        "{hint}"
+    );
+    // A numbered kind nothing like its own is another sequence: not exercised, said.
+    let other = missed(crate::model::SequenceMissed {
+        other_kinds: 5,
+        other_kind: Some("heartbeat".into()),
+        ..Default::default()
+    });
+    assert_eq!(other.verdict, Verdict::Clean, "{other:?}");
+    assert!(other
+        .hint
+        .unwrap_or_default()
+        .contains("sequence not exercised"),);
 }
 
 /// Under the default first-frame rule, errors that came before a connection's acceptance

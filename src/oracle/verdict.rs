@@ -2957,10 +2957,11 @@ pub fn violations_hint(
             return format!("{head}{note}, hunt for a repro");
         }
         return format!(
-            "{head}{}{}{}{HUNT}",
+            "{head}{}{}{}{}{HUNT}",
             extras_note(kept),
             skips_note(kept),
-            repeated_kind_note(kept)
+            repeated_kind_note(kept),
+            undeclared_error_note(kept)
         );
     }
     let by_deadline = late_by_deadline(&late);
@@ -3022,6 +3023,39 @@ pub fn violations_hint(
     format!(
         "{head}; hunt for a repro of those that are not late answers; {n} {are} {what}: \
          {slow}{behind_note}"
+    )
+}
+
+/// The note on kept violations whose request was answered, correlated with it, only with
+/// one kind whose name says no (`err`, `subscribe_failed`: [`Misread::OtherKinds`]) that
+/// the scenario does not declare as its error event: a refusal the server may give by
+/// policy (a room full), which declared reads as an answer, counted and no violation.
+/// Said before the hunt, which would only find it again; empty when there are none.
+fn undeclared_error_note(kept: &[Violation]) -> String {
+    let mut refused: BTreeMap<&str, u64> = BTreeMap::new();
+    for v in kept.iter().filter(|v| v.correlation.is_some()) {
+        if let Some(Misread::OtherKinds { came, .. }) = &v.misread {
+            if let [kind] = came.as_slice() {
+                if misreading::names_a_refusal(kind) {
+                    *refused.entry(kind.as_str()).or_default() += 1;
+                }
+            }
+        }
+    }
+    let Some((kind, n)) = refused.iter().max_by_key(|(_, n)| **n) else {
+        return String::new();
+    };
+    let of_them = match *n {
+        n if n as usize == kept.len() => "every one was".to_string(),
+        1 => "one of them was".to_string(),
+        n => format!("{n} of them were"),
+    };
+    format!(
+        "; {of_them} answered, correlated with its request, with {kind:?}, a kind whose name \
+         says no: if that is the server's error answer (a refusal it may give by policy), \
+         declare `[oracles] error_event = {kind:?}` and those read as answers it gave, \
+         counted, not violations; if the server should have served those requests, they \
+         are its refusals"
     )
 }
 

@@ -116,6 +116,7 @@ pub fn measure(s: &Summary, metric: &ThresholdMetric) -> Option<f64> {
         ThresholdMetric::ErrorRate => of_attempted(c.rejected + c.failed),
         ThresholdMetric::RejectedRate => of_attempted(c.rejected),
         ThresholdMetric::FailedRate => of_attempted(c.failed),
+        ThresholdMetric::ShedRate => of_attempted(c.shed + c.shed_after_acceptance),
         ThresholdMetric::ErroredRate => {
             let e = &c.expect;
             let judged = e

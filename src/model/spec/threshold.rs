@@ -30,6 +30,11 @@ pub enum ThresholdMetric {
     RejectedRate,
     /// failed / attempted connections (no answer: refused, reset, timed out).
     FailedRate,
+    /// Attempts the server shed under load (HTTP 429 or 503, a close 1013 or a declared
+    /// `reject.shed` code, before acceptance or after it: [`crate::model::Counters::shed`]
+    /// and [`crate::model::Counters::shed_after_acceptance`]) / attempted connections:
+    /// the server's policy, never a violation, but a load it turned away.
+    ShedRate,
     /// Expectations the server answered with its error event (`expectations_errored`) /
     /// the expectations judged (every one but those cut by the run's end or refused with
     /// their connection): requests the server refused in its own words, which are allowed
@@ -146,6 +151,7 @@ impl ThresholdMetric {
             ThresholdMetric::ErrorRate
             | ThresholdMetric::RejectedRate
             | ThresholdMetric::FailedRate
+            | ThresholdMetric::ShedRate
             | ThresholdMetric::ErroredRate
             | ThresholdMetric::EventRate { .. } => MetricUnit::Fraction,
             ThresholdMetric::Violations
@@ -166,6 +172,7 @@ impl fmt::Display for ThresholdMetric {
             ThresholdMetric::ErrorRate => f.write_str("errors.rate"),
             ThresholdMetric::RejectedRate => f.write_str("rejected.rate"),
             ThresholdMetric::FailedRate => f.write_str("failed.rate"),
+            ThresholdMetric::ShedRate => f.write_str("shed.rate"),
             ThresholdMetric::ErroredRate => f.write_str("errored.rate"),
             ThresholdMetric::Violations => f.write_str("violations"),
             ThresholdMetric::OracleViolations { oracle } => {

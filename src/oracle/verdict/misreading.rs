@@ -1425,10 +1425,17 @@ const REFUSAL_WORDS: [&str; 10] = [
     "exception",
 ];
 
-/// Whether a record kind's name says no ([`REFUSAL_WORDS`]).
-fn names_a_refusal(kind: &str) -> bool {
+/// Short refusal words matched only as a whole word of a kind (`err`, `ws_err`, `Err`):
+/// inside a word they are other words (`deferred`, `interrupt`).
+const REFUSAL_WHOLE_WORDS: [&str; 2] = ["err", "nak"];
+
+/// Whether a record kind's name says no ([`REFUSAL_WORDS`], [`REFUSAL_WHOLE_WORDS`]).
+pub(super) fn names_a_refusal(kind: &str) -> bool {
     let kind = kind.to_lowercase();
     REFUSAL_WORDS.iter().any(|w| kind.contains(w))
+        || kind
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|word| REFUSAL_WHOLE_WORDS.contains(&word))
 }
 
 /// The unreadable verdict of a run with violations or error answers whose script captures

@@ -6473,3 +6473,43 @@ fn a_phoenix_v2_scenario_without_vsn_hears_of_it_whatever_the_verdict() {
     let hint = j.hint.unwrap_or_default();
     assert!(hint.contains("?vsn=2.0.0"), "{hint}");
 }
+
+/// A request answered, correlated, with one kind whose name says no (`err`) the scenario
+/// does not declare as its error event: the hint says how to declare it before sending the
+/// user hunting; a kind that says nothing of the sort (`joined_late`) gets no such note,
+/// nor does `deferred` (a refusal word only as a whole word: `err`).
+#[test]
+fn an_undeclared_refusal_kind_is_named_with_how_to_declare_it() {
+    let plan = plan();
+    let reports = answered(&plan);
+    let refused_with = |kind: &str| {
+        let kept = vec![
+            Violation {
+                correlation: Some("j-4".into()),
+                misread: Some(Misread::OtherKinds {
+                    came: vec![kind.into()],
+                    kinds: vec!["joined".into()],
+                }),
+                ..unmet(0, false)
+            },
+            Violation {
+                correlation: Some("s-1".into()),
+                ..unmet(1, false)
+            },
+        ];
+        let by_oracle = [(OracleKind::Completeness, 2)].into();
+        judge_completed_kept(&plan, &reports, &by_oracle, &kept)
+            .hint
+            .unwrap_or_default()
+    };
+    let hint = refused_with("err");
+    assert!(
+        hint.contains("one of them was answered, correlated with its request, with \"err\"")
+            && hint.contains("`[oracles] error_event = \"err\"`"),
+        "{hint}"
+    );
+    for other in ["joined_late", "deferred"] {
+        let hint = refused_with(other);
+        assert!(!hint.contains("error_event"), "{other}: {hint}");
+    }
+}

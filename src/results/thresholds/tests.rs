@@ -41,6 +41,31 @@ fn rates_are_fractions_of_attempted() {
     assert_eq!(one("failed = \"< 1%\"").actual, Some(0.004));
 }
 
+/// Attempts the server shed under load, refused before acceptance or closed after it, of
+/// those attempted: a clean run whose server turned most of its load away fails a
+/// `shed.rate` limit (its policy is no violation, and `rejected.rate` sees only refusals
+/// before acceptance).
+#[test]
+fn the_shed_rate_counts_sheds_before_and_after_acceptance() {
+    let mut sum = summary();
+    sum.counters.attempted = 30;
+    (sum.counters.shed, sum.counters.shed_after_acceptance) = (2, 21);
+    let r = evaluate(&sum, &thresholds("\"shed.rate\" = \"< 5%\"")).remove(0);
+    assert_eq!(r.actual, Some(23.0 / 30.0));
+    assert!(!r.passed, "{}", r.message);
+    assert!(
+        r.message.starts_with("shed.rate = 76.667%"),
+        "{}",
+        r.message
+    );
+    sum.counters.shed_after_acceptance = 0;
+    assert!(
+        evaluate(&sum, &thresholds("shed = \"<= 10%\""))
+            .remove(0)
+            .passed
+    );
+}
+
 /// Expectations the server answered with its error event, of those judged (the cut and
 /// the refused left out); none judged is no data, a breach.
 #[test]

@@ -27,6 +27,8 @@ const NAMED: &[(&str, ThresholdMetric)] = &[
     ("rejected.rate", ThresholdMetric::RejectedRate),
     ("failed", ThresholdMetric::FailedRate),
     ("failed.rate", ThresholdMetric::FailedRate),
+    ("shed", ThresholdMetric::ShedRate),
+    ("shed.rate", ThresholdMetric::ShedRate),
     ("errored", ThresholdMetric::ErroredRate),
     ("errored.rate", ThresholdMetric::ErroredRate),
     ("violations", ThresholdMetric::Violations),
@@ -320,6 +322,7 @@ fn valid_metrics() -> String {
     let oracles: Vec<&str> = ORACLES.iter().map(|o| o.name()).collect();
     format!(
         "<phase>.<stat> (phases: {}; stats: {}), errors.rate, rejected.rate, failed.rate, \
+         shed.rate, errored.rate, \
          violations, <oracle>.violations ({}), lenient_acceptances, unread_frames, \
          received_per_sec, sent_per_sec or event.<type>.rate",
         phases.join(", "),

@@ -1057,6 +1057,10 @@ pub struct ConnReport {
     /// ([`super::StepPlace::bloom_bit`]): a step in `errored_steps` whose bit no valid
     /// connection set was refused every time it was asked.
     pub met_steps: u64,
+    /// Records of kinds an uncorrelated `expect_none` forbade that came on this connection
+    /// after the request before it but before it opened (unjudged: it counts from where it
+    /// opens), and the first one's kind.
+    pub forbidden_before: (u64, Option<String>),
     /// What a calibration connection observed; `None` outside calibration.
     pub observed: Option<Box<super::learned::Observation>>,
 }
@@ -1083,6 +1087,7 @@ impl ConnReport {
             attempts,
             errored_steps: Vec::new(),
             met_steps: 0,
+            forbidden_before: (0, None),
             observed: None,
         }
     }

@@ -624,6 +624,10 @@ struct CheckerRare {
     /// The steps (at most [`ERRORED_STEPS_KEPT`]) at which the server answered a request
     /// sent after its acceptance with its error event ([`ConnChecker::take_step_errors`]).
     errored_steps: Vec<StepPlace>,
+    /// Records of kinds an uncorrelated `expect_none` forbids that came after the request
+    /// before it but before it opened, and the first one's kind: unjudged, for an
+    /// uncorrelated absence counts from where it opens ([`ConnChecker::take_forbidden_before`]).
+    forbidden_before: (u64, Option<String>),
 }
 
 /// How many steps with a refused request a connection names
@@ -825,6 +829,37 @@ impl ConnChecker {
         (errored, std::mem::take(&mut self.met_steps))
     }
 
+    /// Records of kinds an uncorrelated `expect_none` forbade that came after the request
+    /// before it but before it opened, unjudged, and the first one's kind (`(0, None)`
+    /// when none). Leaves none.
+    pub fn take_forbidden_before(&mut self) -> (u64, Option<String>) {
+        self.rare
+            .as_mut()
+            .map(|r| std::mem::take(&mut r.forbidden_before))
+            .unwrap_or_default()
+    }
+
+    /// An uncorrelated `expect_none` (`p`) opening: counts the buffered records of its
+    /// kinds that came since the connection's last request, which it does not judge (it
+    /// counts from now) but which a user who wrote it after an `expect` of the ack may
+    /// have meant it to ([`Self::take_forbidden_before`]).
+    fn note_forbidden_before(&mut self, p: &Pending) {
+        let Some(request) = self.last_request else {
+            return;
+        };
+        let mut came = self
+            .buffer
+            .iter()
+            .filter(|b| b.at >= request && in_pattern(p, &b.event));
+        let Some(first) = came.next() else {
+            return;
+        };
+        let (n, kind) = (1 + came.count() as u64, first.event.clone());
+        let before = &mut self.rare.get_or_insert_with(Box::default).forbidden_before;
+        before.0 += n;
+        before.1.get_or_insert(kind);
+    }
+
     /// Keeps `step` among those at which a request was refused with the error event.
     /// Once per refused request, never per message that is served.
     fn note_errored_step(&mut self, step: StepPlace) {
@@ -991,7 +1026,10 @@ impl ConnChecker {
             // A correlated one also judges what its request got before it opened.
             let broken = match pending.correlate {
                 Some(_) => self.absence_broken_before(&pending),
-                None => None,
+                None => {
+                    self.note_forbidden_before(&pending);
+                    None
+                }
             };
             self.pending.push(pending);
             if let Some(seen) = broken {
@@ -1810,7 +1848,7 @@ impl ConnChecker {
         let expected = format!("{event} with {}", describe(&shown));
         let (held, misread) = failed_test_words(test, &shown, msg, event, &self.captures);
         let misread = Some(misread);
-        let seen = format!("{event} with {held}");
+        let seen = format!("{event} with {held}{}", said_why(msg, &test.path));
         let key = p.correlate.as_ref().map(|(_, v)| v.clone());
         let step = self.resolve(idx, Resolution::Violated);
         if let Some(value) = &key {
@@ -2874,6 +2912,30 @@ fn first_failed<'p, J: Tree>(
 ) -> Option<&'p FieldTest> {
     let extras = p.extras.as_deref()?;
     failed_test(&extras.checks, msg, captures)
+}
+
+/// Top-level fields whose name says why a record said no (`error`, `reason`), in the
+/// order they are looked for.
+const WHY_FIELDS: [&str; 5] = ["error", "reason", "message", "detail", "code"];
+
+/// What a record that failed a field test at `tested` says of why, beside it: the first
+/// top-level field whose name is one of [`WHY_FIELDS`] (`, and error =
+/// {"name":"Duplicate",…}`: a refusal's reason, which tells a script that sends an id
+/// again from a server that lost its state); empty when it has none.
+fn said_why<J: Tree>(msg: &J, tested: &str) -> String {
+    let tested = tested.trim_start_matches('/');
+    let names = msg.member_names().unwrap_or_default();
+    WHY_FIELDS
+        .iter()
+        .find_map(|why| {
+            let name = names
+                .iter()
+                .find(|n| n.eq_ignore_ascii_case(why) && **n != tested)?;
+            let value = lookup(msg, name)?;
+            let shown = excerpt(&value.to_value().to_string(), NO_ID_BYTES);
+            Some(format!(", and {name} = {shown}"))
+        })
+        .unwrap_or_default()
 }
 
 /// What a record held where the field test `test` failed on it (`shown`: the test with its

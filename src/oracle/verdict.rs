@@ -1245,6 +1245,7 @@ fn decide(e: &Evidence<'_>) -> Judgement {
         unshared_note(e.plan, e.coverage),
         identity_unseen_note(e.plan, e.reports),
         sequence_unseen_note(e.plan, e.reports),
+        forbidden_before_note(e.reports),
         unread_frames_note(e.reports),
     ]
     .into_iter()
@@ -1365,6 +1366,30 @@ fn unread_frames_note(reports: &[ConnReport]) -> Option<String> {
              a run on them",
             text + binary,
             kinds.join(", ")
+        )
+    })
+}
+
+/// A clean run's note on records of kinds an uncorrelated `expect_none` forbids that came
+/// after the request before it, but before it opened ([`ConnReport::forbidden_before`]):
+/// unjudged, for such an absence counts from where it opens, so a server that sends the
+/// forbidden record before the ack the script waits for first reads clean. `None` when
+/// there were none.
+fn forbidden_before_note(reports: &[ConnReport]) -> Option<String> {
+    let (n, kind) = reports.iter().fold((0u64, None), |(n, kind), r| {
+        (
+            n + r.forbidden_before.0,
+            kind.or(r.forbidden_before.1.as_deref()),
+        )
+    });
+    (n > 0).then(|| {
+        format!(
+            "{} of a kind an `expect_none` forbids ({}) came after the request before it but \
+             before it opened, while an earlier step waited (an ack): unjudged, for an \
+             uncorrelated `expect_none` counts from where it opens; to judge them, put it \
+             right after the send with `wait = false`, or correlate it with the request",
+            crate::model::words::plural(n, "record"),
+            kind.unwrap_or_default()
         )
     })
 }
@@ -2948,6 +2973,9 @@ pub fn violations_hint(
     if let Some(note) = cut_by_run_note(kept, total) {
         return format!("{head}; {note}");
     }
+    if let Some(note) = same_refusal_note(kept, total, reports) {
+        return format!("{head}; {note}");
+    }
     if let Some(note) = missed_everywhere_note(kept, total, reports) {
         return format!("{head}{note}{HUNT}");
     }
@@ -3057,6 +3085,65 @@ fn undeclared_error_note(kept: &[Violation]) -> String {
          counted, not violations; if the server should have served those requests, they \
          are its refusals"
     )
+}
+
+/// When every violation (all kept: `total` of them) is a checked answer that said no (a
+/// `where` test on a field it held another value at: [`Misread::WrongValue`]) at one step,
+/// all holding one value, on at least two connections, each of which had an expectation at
+/// that step met before ([`ConnReport::met_steps`]): the server took the request once and
+/// refused it the same way every time after, on every connection. Deterministic, no race:
+/// a script that sends again what the server takes once (an id fixed in a `repeat`:
+/// Web PubSub's `Duplicate` ack), or a server that refuses every repeat. The hint says
+/// both and sends no one hunting. `None` otherwise, and without the reports (a merge).
+fn same_refusal_note(kept: &[Violation], total: u64, reports: &[ConnReport]) -> Option<String> {
+    if kept.len() < 2 || kept.len() as u64 != total {
+        return None;
+    }
+    fn refusal(v: &Violation) -> Option<(&str, &str, &str, &str)> {
+        match &v.misread {
+            Some(Misread::WrongValue { path, held, .. }) => Some((
+                v.group.as_str(),
+                v.step.as_deref()?,
+                path.as_str(),
+                held.as_deref()?,
+            )),
+            _ => None,
+        }
+    }
+    let first = refusal(kept.first()?)?;
+    if !kept.iter().all(|v| refusal(v) == Some(first)) {
+        return None;
+    }
+    let (_, step, path, held) = first;
+    let place = crate::model::StepPlace::of(
+        &step
+            .split('.')
+            .map(str::parse)
+            .collect::<Result<Vec<usize>, _>>()
+            .ok()?,
+    );
+    let conns: BTreeSet<u32> = kept.iter().map(|v| v.conn).collect();
+    let met_before = |conn: &u32| {
+        reports
+            .iter()
+            .find(|r| r.id == *conn)
+            .is_some_and(|r| r.met_steps & place.bloom_bit() != 0)
+    };
+    if conns.len() < 2 || !conns.iter().all(met_before) {
+        return None;
+    }
+    let why = kept
+        .first()
+        .and_then(|v| v.seen.split_once(", and "))
+        .map_or(String::new(), |(_, why)| format!(", {why}"));
+    Some(format!(
+        "every one is the same refusal at step {step} ({path} = {held}{why}) on each of {} \
+         connections, after that step's request had been served there: deterministic, not a \
+         race to hunt. Either the script sends again what the server takes once (an id \
+         fixed inside a `repeat`: draw it per iteration, `{{{{run}}}}` or `{{{{uuid}}}}`), \
+         or the server refuses every repeat of it (a bug to fix, not to hunt)",
+        conns.len()
+    ))
 }
 
 /// When every violation (all kept: `total` of them) is a deadline missed with no answer

@@ -815,6 +815,7 @@ impl ConnRun {
         self.checker.settle_held_identity();
         counters.expect = self.checker.take_counts();
         let (errored_steps, met_steps) = self.checker.take_step_errors();
+        let forbidden_before = self.checker.take_forbidden_before();
         counters.kindless_shape = self.checker.take_kindless_shape();
         let cursor = &self.cursor;
         self.checker
@@ -839,6 +840,7 @@ impl ConnRun {
             attempts: std::mem::take(&mut self.attempts),
             errored_steps,
             met_steps,
+            forbidden_before,
             observed: self.checker.observed.take(),
         })
     }

@@ -1523,6 +1523,27 @@ fn a_buffered_record_failing_an_uncorrelated_where_is_noted() {
     );
 }
 
+/// An uncorrelated `expect_none` counts from where it opens; the records of its kinds that
+/// came after the request before it, while the step before waited, are counted as unjudged
+/// (a server sending the forbidden record before the ack reads clean otherwise); one from
+/// before that request is not.
+#[test]
+fn forbidden_records_come_before_an_uncorrelated_absence_opened_are_counted() {
+    let t = Instant::now();
+    let mut ch = plain();
+    ch.on_message(&json!({"type": "message", "n": 0}), t);
+    let request = t + Duration::from_millis(5);
+    ch.note_request(request);
+    ch.on_message(&json!({"type": "message", "n": 1}), request);
+    let mut none = plan_of("message", None);
+    none.absent = true;
+    none.within = Duration::from_millis(300);
+    ch.expect(none, None, request);
+    ch.expire(request + Duration::from_secs(1));
+    assert!(ch.violations.is_empty(), "{:?}", ch.violations);
+    assert_eq!(ch.take_forbidden_before(), (1, Some("message".to_string())));
+}
+
 /// A misnamed kind before a correctly named one (`nxt+ complete`, answered `next`, `next`,
 /// `complete`) puts the last out of order: that violation says which kinds came
 /// correlated with it ([`Misread::OtherKinds`]), as one unmet at its deadline does, for

@@ -6513,3 +6513,45 @@ fn an_undeclared_refusal_kind_is_named_with_how_to_declare_it() {
         assert!(!hint.contains("error_event"), "{other}: {hint}");
     }
 }
+
+/// The same refusal at one step on every connection, each of which had that step served
+/// before (a script that sends an id again in a `repeat`, answered `Duplicate`): the hint
+/// calls it deterministic, quotes why, and sends no one hunting. Where a connection never
+/// had the step served, it may be a race's loss: the hunt stays.
+#[test]
+fn the_same_refusal_after_the_step_was_served_is_deterministic() {
+    let plan = plan();
+    let served = crate::model::StepPlace::of(&[4, 2]).bloom_bit();
+    let refusal = |conn: u32| Violation {
+        expected: "ack with success = true".into(),
+        seen: "ack with success = false, and error = {\"name\":\"Duplicate\"}".into(),
+        correlation: Some("2".into()),
+        step: Some("4.2".into()),
+        misread: Some(Misread::WrongValue {
+            path: "success".into(),
+            held: Some("false".into()),
+            wanted: Some("true".into()),
+            kinds: vec!["ack".into()],
+        }),
+        ..unmet(conn, false)
+    };
+    let kept = vec![refusal(0), refusal(1)];
+    let by_oracle = [(OracleKind::Completeness, 2)].into();
+    let hint_with = |met: [u64; 2]| {
+        let mut reports = answered(&plan);
+        for (r, m) in reports.iter_mut().zip(met) {
+            r.met_steps = m;
+        }
+        judge_completed_kept(&plan, &reports, &by_oracle, &kept)
+            .hint
+            .unwrap_or_default()
+    };
+    let hint = hint_with([served, served]);
+    assert!(
+        hint.contains("same refusal at step 4.2 (success = false, error = {\"name\":\"Duplicate\"}) on each of 2 connections")
+            && !hint.contains("hunt for a repro"),
+        "{hint}"
+    );
+    let hint = hint_with([served, 0]);
+    assert!(!hint.contains("same refusal"), "{hint}");
+}

@@ -996,6 +996,9 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     if let Some(j) = went_down(e.reports, e.by_oracle, e.probes) {
         return j;
     }
+    if let Some(j) = misreading::refused_step_then_closed(e.plan, e.reports, e.by_oracle) {
+        return j;
+    }
     if let Some(j) = answered_only_errors(e.plan, e.reports, opaque) {
         return j;
     }

@@ -1052,7 +1052,41 @@ pub(super) fn refused_step(plan: &Plan, reports: &[ConnReport]) -> Option<Judgem
     })
 }
 
-/// The steps whose checked answers said no, as the scenario numbers its `expect`s (`step/// The steps whose checked answers said no, as the scenario numbers its `expect`s (`step
+/// [`refused_step`] where the server then closed each connection it refused at that step
+/// (STOMP's ERROR frame, then its close): the expectations after it went unmet, cut by
+/// that close, never asked. Every violation is such an unmet expectation, on a connection
+/// refused at a step served nowhere, and kept whole (`by_oracle` counts none beyond
+/// them): the script's request was turned away, no race. `None` otherwise.
+pub(super) fn refused_step_then_closed(
+    plan: &Plan,
+    reports: &[ConnReport],
+    by_oracle: &BTreeMap<OracleKind, u64>,
+) -> Option<Judgement> {
+    let (unmet, kept) = only_unmet(reports, by_oracle)?;
+    if kept.len() as u64 != unmet || !kept.iter().all(|v| v.ended.is_some()) {
+        return None;
+    }
+    let refused_here = |conn: u32| {
+        reports
+            .iter()
+            .find(|r| r.id == conn)
+            .is_some_and(|r| !r.errored_steps.is_empty())
+    };
+    if !kept.iter().all(|v| refused_here(v.conn)) {
+        return None;
+    }
+    let mut j = refused_step(plan, reports)?;
+    if let Some(hint) = j.hint.as_mut() {
+        hint.push_str(&format!(
+            ". It then closed each connection it refused there, so the {unmet} expectation{} \
+             after that step went unmet unasked: they follow from the refusal, no race",
+            plural(unmet)
+        ));
+    }
+    Some(j)
+}
+
+/// The steps whose checked answers said no, as the scenario numbers its `expect`s (`step
 /// 3`, `steps 2.1 and 4`); `None` when none is known.
 pub(super) fn refused_steps(plan: &Plan, kept: &[&Violation]) -> Option<String> {
     let steps: BTreeSet<(&str, &str)> = kept

@@ -6555,3 +6555,44 @@ fn the_same_refusal_after_the_step_was_served_is_deterministic() {
     let hint = hint_with([served, 0]);
     assert!(!hint.contains("same refusal"), "{hint}");
 }
+
+/// A step the server refused on every connection with its error event and then closed
+/// each one (STOMP's ERROR, then its close), served nowhere while another step was: the
+/// expectations after it, cut by that close, are no race; target unusable, naming the
+/// step. A connection that went unmet without such a refusal keeps the run a race's.
+#[test]
+fn a_refused_step_then_a_close_is_no_race() {
+    let plan = plan();
+    let judged = |refused_on: &[u32]| {
+        let mut reports = answered(&plan);
+        for r in reports.iter_mut().filter(|r| r.id < 2) {
+            r.met_steps = crate::model::StepPlace::of(&[1]).bloom_bit();
+            if refused_on.contains(&r.id) {
+                r.errored_steps = vec![crate::model::StepPlace::of(&[3])];
+                r.first_error_accepted = Some("ERROR missing header destination".into());
+            }
+            r.violations = vec![Violation {
+                expected: "MESSAGE".into(),
+                seen: "nothing; then server closed with 1000".into(),
+                ended: Some(crate::model::StreamEnded {
+                    close_code: Some(1000),
+                    answered: false,
+                }),
+                step: Some("5".into()),
+                ..unmet(r.id, false)
+            }];
+            r.violations_by_oracle = [(OracleKind::Completeness, 1)].into();
+        }
+        let by_oracle = [(OracleKind::Completeness, 2)].into();
+        judge_completed_by(&plan, &reports, &by_oracle)
+    };
+    let refused = judged(&[0, 1]);
+    assert_eq!(refused.verdict, Verdict::TargetUnusable, "{refused:?}");
+    let hint = refused.hint.unwrap_or_default();
+    assert!(
+        hint.contains("every request of step 3 with its error event (the first: ERROR missing header destination)")
+            && hint.contains("It then closed each connection it refused there, so the 2 expectations"),
+        "{hint}"
+    );
+    assert_eq!(judged(&[0]).verdict, Verdict::Violations);
+}

@@ -633,15 +633,11 @@ fn framed_sends(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, scenario: &Scenario) {
     if framing.is_plain() {
         return;
     }
-    for_each_send(cx, f, scenario, |step| {
-        let Step::Send { template } = step else {
-            return None;
-        };
-        match framing {
-            Framing::SocketIo => socket_io_send_problem(template),
-            Framing::Stomp => stomp_send_problem(template),
-            Framing::Plain => None,
-        }
+    for_each_send(cx, f, scenario, |step| match (step, framing) {
+        (Step::Send { template }, Framing::SocketIo) => socket_io_send_problem(template),
+        (Step::Send { template }, Framing::Stomp) => stomp_send_problem(template),
+        (Step::SendText { template }, Framing::Stomp) => stomp_text_problem(template),
+        _ => None,
     });
     // A `first_text` is a frame as written (a STOMP CONNECT frame spelled out), as a
     // `send_text` is.
@@ -659,6 +655,21 @@ fn framed_sends(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, scenario: &Scenario) {
             cx.report(span, format!("auth.placement.first_message: {why}"));
         }
     }
+}
+
+/// What makes a `send_text` under `framing = "stomp"` no STOMP frame: a frame spelled out
+/// ends with the NUL octet (STOMP 1.2, "Frames"), without which the broker waits for the
+/// rest of it and answers nothing, which a run would read as the broker losing every
+/// answer. A heart-beat, an end of line alone (`"\n"`, `"\r\n"`), is no frame and needs
+/// none.
+fn stomp_text_problem(text: &str) -> Option<String> {
+    let heart_beat = !text.is_empty() && text.chars().all(|c| c == '\n' || c == '\r');
+    (!heart_beat && !text.ends_with('\0')).then(|| {
+        "with framing = \"stomp\" a send_text is a whole STOMP frame, ending with the NUL \
+         that ends every frame (\"\\u0000\"), or a heart-beat (\"\\n\"); a `send` table \
+         (`type` = the command) is written with it"
+            .to_string()
+    })
 }
 
 /// What makes `template` no Socket.IO packet a `send` can write.

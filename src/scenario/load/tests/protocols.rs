@@ -606,6 +606,20 @@ fn framed_sends_must_be_packets_the_framing_writes() {
         "stomp",
         r#"{ type = "CONNECT", headers = { "heart-beat" = "0,10000" } }"#,
     ));
+    // A frame spelled out in a `send_text` ends with its NUL (else the broker waits for
+    // the rest, answering nothing); a heart-beat is an end of line alone.
+    let text_group = |toml_text: &str| {
+        format!(
+            "name = \"t\"\nduration = \"1s\"\n[oracles]\nframing = \"stomp\"\n\
+             [[group]]\nname = \"g\"\nusers = 1\nsteps = [{{ send_text = {toml_text} }}]\n"
+        )
+    };
+    load(&text_group(r#""SEND\ndestination:/q\n\nhi\u0000""#));
+    load(&text_group(r#""\n""#));
+    assert_problem(
+        &text_group(r#""SUBSCRIBE\nid:1\ndestination:/q\n\n""#),
+        "group \"g\", send 1: with framing = \"stomp\" a send_text is a whole STOMP frame, ending with the NUL",
+    );
     let first_message = "name = \"t\"\nduration = \"1s\"\n[auth]\nplacement = { first_message = \
          { type = \"CONNECT\", headers = { \"heart-beat\" = \"5000,0\", passcode = \"{{token}}\" } } }\n\
          [oracles]\nframing = \"stomp\"\n[[group]]\nname = \"g\"\nusers = 1\nsteps = [{ close = 1000 }]\n";

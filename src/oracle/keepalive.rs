@@ -44,8 +44,9 @@ pub fn unanswered_note(reports: &[ConnReport]) -> Option<String> {
         "the server closed {} mid-script blaming a missed ping (close {code} {reason:?}): \
          if it pings in its own messages, answer them with `[[answer]]` (`on` = its ping's \
          kind, `send` = its pong); if the client must beat on its own (Phoenix's \
-         `heartbeat` on topic `phoenix`), send it through the script's pauses (a `repeat` of \
-         a shorter `think` and that `send`); not a lifetime or idle declaration, which would \
+         `heartbeat` on topic `phoenix`, STOMP's lone end of line, `send_text = \"\\n\"`), \
+         send it through the script's pauses (a `repeat` of a shorter `think` and that \
+         send); not a lifetime or idle declaration, which would \
          excuse connections the client let die",
         crate::model::words::plural(closed, "connection"),
     ))

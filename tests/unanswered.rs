@@ -152,37 +152,22 @@ steps = [
     )
 }
 
-/// Two users, each waiting for `hello`, then asking twice (`ask`, each expecting its
-/// `reply`), then twice more with an operation of another type (`frobnicate`), each
-/// expecting its `reply` too.
+/// [`greeted_scenario`] with a 2 s `within`, then two more requests of another type
+/// (`frobnicate`, step 3), each expecting its `reply` too.
 fn two_step_scenario() -> String {
-    format!(
-        r#"
-name = "two-steps"
-seed = 3
-duration = "10s"
-
-[auth]
-secret = {{ value = "{secret}" }}
-
-[[group]]
-name = "askers"
-users = 2
-steps = [
-  {{ expect = "hello", within = "5s" }},
-  {{ repeat = 2, steps = [
-    {{ send = {{ type = "ask", id = "q-{{{{conn}}}}-{{{{run}}}}" }} }},
-    {{ expect = "reply", correlate = "id", within = "2s" }},
-  ] }},
-  {{ repeat = 2, steps = [
-    {{ send = {{ type = "frobnicate", id = "f-{{{{conn}}}}-{{{{run}}}}" }} }},
-    {{ expect = "reply", correlate = "id", within = "2s" }},
-  ] }},
-  {{ close = 1000 }},
-]
-"#,
-        secret = common::TEST_SECRET,
-    )
+    let frobnicate = r#"  { repeat = 2, steps = [
+    { send = { type = "frobnicate", id = "f-{{conn}}-{{run}}" } },
+    { expect = "reply", correlate = "id", within = "2s" },
+  ] },
+  { close = 1000 },"#;
+    let text = greeted_scenario_with(None, "reply")
+        .replace(r#"within = "300ms""#, r#"within = "2s""#)
+        .replace("  { close = 1000 },", frobnicate);
+    assert!(
+        text.contains("frobnicate") && !text.contains("300ms"),
+        "{text}"
+    );
+    text
 }
 
 /// A server that answers one step's every request with its error event (an operation it

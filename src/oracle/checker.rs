@@ -815,7 +815,6 @@ impl ConnChecker {
         self.unread.kindless_shape.take()
     }
 
-    /// Takes the expectation counts (events included), leaving zeros.
     /// The steps at which the server answered a request of this connection with its error
     /// event after accepting it, and a Bloom filter of those at which an expectation was
     /// met (`(errored, met)`, [`StepPlace::bloom_bit`]): what the verdict reads a step the
@@ -872,6 +871,7 @@ impl ConnChecker {
         }
     }
 
+    /// Takes the expectation counts (events included), leaving zeros.
     pub fn take_counts(&mut self) -> ExpectCounts {
         self.fold_tallies();
         std::mem::take(&mut self.counts)
@@ -1837,14 +1837,7 @@ impl ConnChecker {
         let Some(test) = first_failed(p, msg, &self.captures) else {
             return;
         };
-        let expected_value = match &test.test {
-            Test::Equals(v) => Test::Equals(fill(v, &self.captures)),
-            other => other.clone(),
-        };
-        let shown = FieldTest {
-            path: test.path.clone(),
-            test: expected_value,
-        };
+        let shown = filled_test(test, &self.captures);
         let expected = format!("{event} with {}", describe(&shown));
         let (held, misread) = failed_test_words(test, &shown, msg, event, &self.captures);
         let misread = Some(misread);
@@ -1884,13 +1877,7 @@ impl ConnChecker {
         };
         let after = now.saturating_duration_since(wait.intended);
         self.late_waits.remove(at);
-        let shown = FieldTest {
-            path: test.path.clone(),
-            test: match &test.test {
-                Test::Equals(v) => Test::Equals(fill(v, &self.captures)),
-                other => other.clone(),
-            },
-        };
+        let shown = filled_test(&test, &self.captures);
         let (held, misread) = failed_test_words(&test, &shown, msg, event, &self.captures);
         let missed = self.violations.iter_mut().rev().find(|v| {
             v.window_ms.is_some()
@@ -2912,6 +2899,17 @@ fn first_failed<'p, J: Tree>(
 ) -> Option<&'p FieldTest> {
     let extras = p.extras.as_deref()?;
     failed_test(&extras.checks, msg, captures)
+}
+
+/// `test` as findings show it: the value it wants with its `{{$name}}` captures filled.
+fn filled_test(test: &FieldTest, captures: &BTreeMap<String, Value>) -> FieldTest {
+    FieldTest {
+        path: test.path.clone(),
+        test: match &test.test {
+            Test::Equals(v) => Test::Equals(fill(v, captures)),
+            other => other.clone(),
+        },
+    }
 }
 
 /// Top-level fields whose name says why a record said no (`error`, `reason`), in the

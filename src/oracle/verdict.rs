@@ -3092,9 +3092,10 @@ fn undeclared_error_note(kept: &[Violation]) -> String {
 
 /// When every violation (all kept: `total` of them) is a checked answer that said no (a
 /// `where` test on a field it held another value at: [`Misread::WrongValue`]) at one step,
-/// all holding one value, on at least two connections, each of which had an expectation at
-/// that step met before ([`ConnReport::met_steps`]): the server took the request once and
-/// refused it the same way every time after, on every connection. Deterministic, no race:
+/// all holding one value, on at least two connections, which are every connection that had
+/// an expectation at that step met ([`ConnReport::met_steps`]): the server took the request
+/// once and refused it the same way every time after, on every connection. Deterministic,
+/// no race:
 /// a script that sends again what the server takes once (an id fixed in a `repeat`:
 /// Web PubSub's `Duplicate` ack), or a server that refuses every repeat. The hint says
 /// both and sends no one hunting. `None` otherwise, and without the reports (a merge).
@@ -3125,14 +3126,15 @@ fn same_refusal_note(kept: &[Violation], total: u64, reports: &[ConnReport]) -> 
             .collect::<Result<Vec<usize>, _>>()
             .ok()?,
     );
+    // Every connection served at that step was refused there after, and only those: a
+    // refusal some of them met and others not may be a race's.
     let conns: BTreeSet<u32> = kept.iter().map(|v| v.conn).collect();
-    let met_before = |conn: &u32| {
-        reports
-            .iter()
-            .find(|r| r.id == *conn)
-            .is_some_and(|r| r.met_steps & place.bloom_bit() != 0)
-    };
-    if conns.len() < 2 || !conns.iter().all(met_before) {
+    let served_there: BTreeSet<u32> = reports
+        .iter()
+        .filter(|r| r.met_steps & place.bloom_bit() != 0)
+        .map(|r| r.id)
+        .collect();
+    if conns.len() < 2 || conns != served_there {
         return None;
     }
     let why = kept

@@ -6554,6 +6554,18 @@ fn the_same_refusal_after_the_step_was_served_is_deterministic() {
     );
     let hint = hint_with([served, 0]);
     assert!(!hint.contains("same refusal"), "{hint}");
+    // A third connection served there and never refused: some were, some not.
+    let mut reports = answered(&plan);
+    let mut third = reports[0].clone();
+    third.id = 2;
+    reports.push(third);
+    for r in &mut reports {
+        r.met_steps = served;
+    }
+    let hint = judge_completed_kept(&plan, &reports, &by_oracle, &kept)
+        .hint
+        .unwrap_or_default();
+    assert!(!hint.contains("same refusal"), "{hint}");
 }
 
 /// A step the server refused on every connection with its error event and then closed

@@ -210,4 +210,7 @@ async fn deadlines_the_runs_own_end_cut_short_are_no_proven_loss() {
         hunted.found.map(|f| f.repro.evidence)
     );
     assert!(written.is_empty(), "{written:?}");
+    // Set aside as not proven lost, not as answers that came late: none came.
+    assert_eq!(hunted.late, 0);
+    assert!(hunted.unproven >= 2, "{}", hunted.unproven);
 }

@@ -552,6 +552,7 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
                 outcome.elapsed.as_secs_f64(),
                 hunt::late_note(outcome.late)
                     .into_iter()
+                    .chain(hunt::unproven_note(outcome.unproven))
                     .chain(hunt::misspelled_note(outcome.misspelled))
                     // What no round could judge, the scenario sharing no token.
                     .chain(crate::oracle::verdict::exclusivity_unexercised_note(&probe))
@@ -1513,6 +1514,8 @@ fn hunt_json(
         "cut_short": outcome.cut_short,
         // Answers that came after their `within`: slowness, set aside, not a find.
         "late_answers": outcome.late,
+        // Deadlines a round's own end cut before an answer could come late: set aside.
+        "unproven_deadlines": outcome.unproven,
         // Unmet expectations of a kind the script seems to misspell: set aside, not a find.
         "misspelled_unmet": outcome.misspelled,
         // Sends no `expect` follows: what no round could have found.
@@ -1918,6 +1921,7 @@ mod tests {
             excused: 0,
             first_excused: None,
             late: 0,
+            unproven: 0,
             misspelled: 0,
             counters: Default::default(),
             health_shed: hunt::HealthShed::default(),

@@ -479,6 +479,7 @@ async fn run_family(
     let mut first_excused: Option<Violation> = None;
     // Answers that came after their `within`, set aside by the family's hunts.
     let mut late = 0u64;
+    let mut unproven = 0u64;
     // Unmet expectations of a kind the script misspells, set aside by the family's hunts.
     let mut misspelled = 0u64;
     // Bad tokens accepted by the server's policy (lenient acceptances), by entry.
@@ -581,6 +582,7 @@ async fn run_family(
         .await?;
         excused += outcome.excused;
         late += outcome.late;
+        unproven += outcome.unproven;
         misspelled += outcome.misspelled;
         for (entry, n) in &outcome.lenient {
             *lenient.entry(entry.clone()).or_default() += n;
@@ -616,6 +618,7 @@ async fn run_family(
     family_report.shed = rounds_shed;
     family_report.notes.extend(shed.note());
     family_report.notes.extend(super::late_note(late));
+    family_report.notes.extend(super::unproven_note(unproven));
     family_report
         .notes
         .extend(super::misspelled_note(misspelled));

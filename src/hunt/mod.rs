@@ -834,6 +834,20 @@ pub fn late_note(late: u64) -> Option<String> {
     ))
 }
 
+/// What a hunt (or a battery family) that found no race says of the deadlines it set aside
+/// as not proven lost ([`HuntOutcome::unproven`]); `None` when there were none.
+pub fn unproven_note(unproven: u64) -> Option<String> {
+    if unproven == 0 {
+        return None;
+    }
+    let deadlines = crate::model::words::plural(unproven, "deadline");
+    Some(format!(
+        "set aside {deadlines} missed with no answer seen on a connection a round's own end \
+         (its budget, Ctrl-C) cut sooner after them than their `within`: not proven lost, \
+         so no repro was written of them; a longer budget lets the rounds run past them"
+    ))
+}
+
 /// What a hunt (or a battery family) that found no race says of the expectations it set
 /// aside as a kind misspelled in the script ([`HuntOutcome::misspelled`]); `None` when
 /// there were none. The rounds' verdicts counted them: silence would read as a
@@ -1267,6 +1281,10 @@ pub struct HuntOutcome {
     /// Violations the hunt set aside as slowness, not a race (`slow_of`): answers that
     /// came whole after their `within` ran out.
     pub late: u64,
+    /// Violations the hunt set aside as not proven lost (`slow_of`): deadlines missed with
+    /// no answer seen on a connection a round's own end cut sooner after them than their
+    /// `within` ([`Violation::cut_by_run_ms`]).
+    pub unproven: u64,
     /// Violations the hunt set aside as a kind misspelled in the script (`misspelled_of`):
     /// expectations of a kind that never came while one spelled close to it did.
     pub misspelled: u64,
@@ -1342,6 +1360,7 @@ pub async fn hunt_excusing(
     let mut excused = 0u64;
     let mut first_excused = None;
     let mut late = 0u64;
+    let mut unproven = 0u64;
     let mut misspelled = 0u64;
     let mut counters = crate::model::Counters::default();
     let mut lenient: BTreeMap<String, u64> = BTreeMap::new();
@@ -1424,7 +1443,9 @@ pub async fn hunt_excusing(
             .into_iter()
             .filter(|v| !is_among(v, &set_aside))
             .collect();
-        late += slow.len() as u64;
+        let cut = slow.iter().filter(|v| v.late_ms.is_none()).count() as u64;
+        late += slow.len() as u64 - cut;
+        unproven += cut;
         let typos: Vec<&Violation> = misspelled_of(&outcome)
             .into_iter()
             .filter(|v| !is_among(v, &set_aside) && !is_among(v, &slow))
@@ -1521,6 +1542,7 @@ pub async fn hunt_excusing(
                         excused,
                         first_excused,
                         late,
+                        unproven,
                         misspelled,
                         counters: counters.clone(),
                         health_shed,
@@ -1549,6 +1571,7 @@ pub async fn hunt_excusing(
                 excused,
                 first_excused,
                 late,
+                unproven,
                 misspelled,
                 counters: counters.clone(),
                 health_shed,
@@ -1601,6 +1624,7 @@ pub async fn hunt_excusing(
                 excused,
                 first_excused,
                 late,
+                unproven,
                 misspelled,
                 counters: counters.clone(),
                 health_shed,
@@ -1660,6 +1684,7 @@ pub async fn hunt_excusing(
         excused,
         first_excused,
         late,
+        unproven,
         misspelled,
         counters: counters.clone(),
         health_shed,

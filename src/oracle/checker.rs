@@ -628,6 +628,11 @@ struct CheckerRare {
     /// before it but before it opened, and the first one's kind: unjudged, for an
     /// uncorrelated absence counts from where it opens ([`ConnChecker::take_forbidden_before`]).
     forbidden_before: (u64, Option<String>),
+    /// Set while an error event that names no request settles the oldest unanswered
+    /// expectation (a guess that it answered that one): such a refusal names no step
+    /// ([`ConnChecker::note_errored_step`]), for it may be another request's (a send no
+    /// `expect` follows).
+    settling_unnamed_error: bool,
 }
 
 /// How many steps with a refused request a connection names
@@ -862,7 +867,8 @@ impl ConnChecker {
     /// Keeps `step` among those at which a request was refused with the error event.
     /// Once per refused request, never per message that is served.
     fn note_errored_step(&mut self, step: StepPlace) {
-        if step == StepPlace::NONE {
+        let guessed = self.rare.as_ref().is_some_and(|r| r.settling_unnamed_error);
+        if step == StepPlace::NONE || guessed {
             return;
         }
         let kept = &mut self.rare.get_or_insert_with(Box::default).errored_steps;
@@ -2222,7 +2228,13 @@ impl ConnChecker {
             .iter()
             .position(|p| !p.absent && p.seen_count == 0 && !p.state.mentions(error_event))
         {
+            self.rare
+                .get_or_insert_with(Box::default)
+                .settling_unnamed_error = true;
             self.settle_by_error(idx, msg, contradicts, now);
+            if let Some(rare) = self.rare.as_mut() {
+                rare.settling_unnamed_error = false;
+            }
         }
         // And whatever is pending when the server then closes was explicitly refused, not
         // silently dropped.

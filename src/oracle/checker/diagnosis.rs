@@ -64,15 +64,18 @@ impl ConnChecker {
     }
 
     /// [`Self::note_untested`] for an uncorrelated expectation `p` that opens and claims
-    /// nothing of the buffer: the records of its kinds that came before it and fail its
+    /// nothing of the buffer: the records of its kinds that came before it (since the
+    /// connection's last request: what came before that answers no request of it) and fail its
     /// `where` tests are noted as if they had come while it was open (what it saw says
     /// which test they failed, not "nothing": a misspelled path reads as one).
     pub(super) fn note_buffered_untested(&self, p: &mut Pending) {
         if p.absent || p.correlate.is_some() || p.checks().is_empty() {
             return;
         }
+        let since = self.last_request;
         for b in &self.buffer {
-            if let Some(body) = &b.body {
+            let after_request = since.is_some_and(|r| b.at >= r);
+            if let (Some(body), true) = (&b.body, after_request) {
                 note_untested_on(p, &b.event, body, &self.captures);
             }
         }

@@ -92,7 +92,9 @@ impl ConnChecker {
         // A null carries no number: Discord's gateway sends `"s": null` on every
         // operation that is no dispatch (its Hello, a heartbeat's ACK).
         let Some(value) = lookup(msg, field).filter(|v| !v.null()) else {
-            if self.counts.sequence_numbered == 0 && lookup(msg, field).is_none() {
+            // Without `kinds` a record without the field is one the sequence skips.
+            let named_kinds = !self.spec.sequence_kinds.is_empty();
+            if self.counts.sequence_numbered == 0 && named_kinds && lookup(msg, field).is_none() {
                 let missed = self.counts.sequence_missed.get_or_insert_with(Box::default);
                 missed.unnumbered += 1;
                 if missed.unnumbered_carried.is_empty() {

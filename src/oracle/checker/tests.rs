@@ -552,7 +552,7 @@ fn an_error_answering_a_request_sent_before_acceptance_counts_as_early() {
 /// The steps a connection's requests were refused at with the error event are named, once
 /// each, and those it met expectations at are in its filter; a refusal of a request sent
 /// before the server's acceptance names no step (a server may refuse one until it is
-/// ready).
+/// ready), nor does an error that names no request.
 #[test]
 fn steps_refused_with_the_error_event_are_named_and_met_ones_filtered() {
     let t = Instant::now();
@@ -576,10 +576,15 @@ fn steps_refused_with_the_error_event_are_named_and_met_ones_filtered() {
         ch.expect(plan_of("done", Some(("/run_id", id))), Some((t, t)), t);
         ch.on_message(&json!({"type": answer, "run_id": id}), t);
     }
+    // An error naming no request settles the oldest unanswered expectation, a guess: it
+    // may be a send's no `expect` follows, and names no step.
+    ch.at_step(StepPlace::of(&[5]));
+    ch.expect(plan_of("done", Some(("/run_id", "r5"))), Some((t, t)), t);
+    ch.on_message(&json!({"type": "error", "message": "unsupported"}), t);
     let (errored, met) = ch.take_step_errors();
     assert_eq!(errored, vec![refused]);
     assert_eq!(met, asked.bloom_bit(), "only the served step met");
-    assert_eq!(ch.counts().expectations_errored, 3);
+    assert_eq!(ch.counts().expectations_errored, 4);
 }
 
 /// An uncorrelated expectation whose kind came but failed its `where`, beside records the
@@ -1501,6 +1506,7 @@ fn a_kind_no_step_names_come_before_its_expectation_opened_still_counts() {
 fn a_buffered_record_failing_an_uncorrelated_where_is_noted() {
     let t = Instant::now();
     let mut ch = plain();
+    ch.note_request(t);
     ch.on_message(
         &json!({"type": "message", "data": {"id": "m-0", "owner": "u-0"}}),
         t,
@@ -3026,6 +3032,22 @@ fn records_a_sequence_passes_over_are_counted_until_it_reads_a_number() {
     let after = ch.counts().sequence_missed.clone().unwrap_or_default();
     assert_eq!((after.other_kinds, after.unnumbered), (1, 1));
     assert_eq!(ch.counts().sequence_numbered, 1);
+}
+
+/// Without `kinds`, a record without the sequence's field is one it skips, not one that
+/// misses it: nothing is counted as passed over.
+#[test]
+fn without_kinds_records_without_the_field_are_not_counted_as_missed() {
+    let spec = Arc::new(OracleSpec {
+        sequence: Some("seq".into()),
+        ..OracleSpec::default()
+    });
+    let mut ch = ConnChecker::new(spec, who(), Instant::now(), vec!["run_id".into()]);
+    send_all(
+        &mut ch,
+        &[json!({"type": "welcome"}), json!({"type": "ack"})],
+    );
+    assert_eq!(ch.counts().sequence_missed, None);
 }
 
 /// `per = "symbol"`: each symbol's numbers are a sequence of their own, interleaved on one

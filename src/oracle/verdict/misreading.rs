@@ -1445,8 +1445,8 @@ pub(super) fn stopped_reading_note(reports: &[ConnReport], kept: &[Violation]) -
 }
 
 /// Words of a record kind that says a request was refused (lowercase, matched anywhere):
-/// `pusher:subscription_error`, `subscribe_failed`, `access_denied`, `nack`.
-const REFUSAL_WORDS: [&str; 10] = [
+/// `pusher:subscription_error`, `subscribe_failed`, `access_denied`; `nack` and `err` as whole words ([`REFUSAL_WHOLE_WORDS`]).
+const REFUSAL_WORDS: [&str; 9] = [
     "error",
     "fail",
     "denied",
@@ -1455,13 +1455,12 @@ const REFUSAL_WORDS: [&str; 10] = [
     "invalid",
     "unauthori",
     "forbidden",
-    "nack",
     "exception",
 ];
 
 /// Short refusal words matched only as a whole word of a kind (`err`, `ws_err`, `Err`):
 /// inside a word they are other words (`deferred`, `interrupt`).
-const REFUSAL_WHOLE_WORDS: [&str; 2] = ["err", "nak"];
+const REFUSAL_WHOLE_WORDS: [&str; 3] = ["err", "nak", "nack"];
 
 /// Whether a record kind's name says no ([`REFUSAL_WORDS`], [`REFUSAL_WHOLE_WORDS`]).
 pub(super) fn names_a_refusal(kind: &str) -> bool {

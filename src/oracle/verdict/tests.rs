@@ -6477,7 +6477,7 @@ fn a_phoenix_v2_scenario_without_vsn_hears_of_it_whatever_the_verdict() {
 /// A request answered, correlated, with one kind whose name says no (`err`) the scenario
 /// does not declare as its error event: the hint says how to declare it before sending the
 /// user hunting; a kind that says nothing of the sort (`joined_late`) gets no such note,
-/// nor does `deferred` (a refusal word only as a whole word: `err`).
+/// nor do `deferred` and `snack` (refusal words only as whole words: `err`, `nack`).
 #[test]
 fn an_undeclared_refusal_kind_is_named_with_how_to_declare_it() {
     let plan = plan();
@@ -6508,7 +6508,7 @@ fn an_undeclared_refusal_kind_is_named_with_how_to_declare_it() {
             && hint.contains("`[oracles] error_event = \"err\"`"),
         "{hint}"
     );
-    for other in ["joined_late", "deferred"] {
+    for other in ["joined_late", "deferred", "snack"] {
         let hint = refused_with(other);
         assert!(!hint.contains("error_event"), "{other}: {hint}");
     }

@@ -1217,7 +1217,13 @@ impl Reading<'_> {
             // that did not come too early.
             let (errored_now, early_now) = checker.errored();
             let late = errored_now > errored && early_now == early;
-            keep_first_error(said, frame, late);
+            // A framed protocol's record as read (STOMP's headers, escapes undone), not its
+            // frame as written on the wire.
+            if ctx.plan.oracles.framing.is_plain() {
+                keep_first_error(said, frame, late);
+            } else {
+                keep_first_error(said, &msg.to_value().to_string(), late);
+            }
         }
         due
     }

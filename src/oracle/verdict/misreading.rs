@@ -1175,14 +1175,24 @@ pub(super) fn answered_otherwise_everywhere(
         ),
         _ => String::new(),
     };
+    // Expectations met elsewhere: the server served those requests, and turned away only
+    // the ones answered so.
+    let others_met = reports
+        .iter()
+        .any(|r| r.counters.expect.expectations_met > 0);
+    let turned_away = if others_met {
+        "it turned those requests away in band and served others, whose expectations were \
+         met, so what the refused ones check was never exercised"
+    } else {
+        "it turned every request away in band, so nothing the script is for was exercised"
+    };
     Some(Judgement {
         verdict: Verdict::TargetUnusable,
         hint: Some(format!(
             "the server answered the requests of every connection with {}, correlated with \
-             them, and never with what their patterns name ({}): it turned every request \
-             away in band, so nothing the script is for was exercised ({unmet} expectation{} \
-             unmet). Check the requests against what the server takes (credentials a channel \
-             needs, a name it knows){declare}",
+             them, and never with what their patterns name ({}): {turned_away} ({unmet} \
+             expectation{} unmet). Check the requests against what the server takes \
+             (credentials a channel needs, a name it knows){declare}",
             quoted(&came),
             quoted(&named),
             plural(unmet)

@@ -3002,18 +3002,19 @@ fn acks_of_other_kinds_beside_a_lost_kind_are_a_loss() {
 #[test]
 fn every_request_answered_with_a_refusal_kind_is_no_race() {
     let plan = plan();
-    let judged = |came: &str, everywhere: bool| {
+    let judged_met = |came: &str, everywhere: bool, met: u64| {
         let reports: Vec<ConnReport> = plan
             .conns
             .iter()
             .take(2)
             .map(|c| {
-                let counters = crate::model::Counters {
+                let mut counters = crate::model::Counters {
                     messages_sent: 1,
                     messages_received: 2,
                     json_records: 2,
                     ..Default::default()
                 };
+                counters.expect.expectations_met = met;
                 let mut r = report(c, attempt(End::Accepted), counters);
                 let misread =
                     (everywhere || c.id == 0).then(|| crate::model::Misread::OtherKinds {
@@ -3031,6 +3032,7 @@ fn every_request_answered_with_a_refusal_kind_is_no_race() {
             .collect();
         judge_unmet(&plan, &reports, 2)
     };
+    let judged = |came: &str, everywhere: bool| judged_met(came, everywhere, 0);
     let j = judged("pusher:subscription_error", true);
     assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
     let hint = j.hint.unwrap_or_default();
@@ -3039,7 +3041,15 @@ fn every_request_answered_with_a_refusal_kind_is_no_race() {
             && hint.contains(
                 "never with what their patterns name (`pusher_internal:subscription_succeeded`)"
             )
-            && hint.contains("declare `[oracles] error_event = \"pusher:subscription_error\"`"),
+            && hint.contains("declare `[oracles] error_event = \"pusher:subscription_error\"`")
+            && hint.contains("it turned every request away in band"),
+        "{hint}"
+    );
+    // Requests of other steps met: only those answered so were turned away.
+    let some = judged_met("pusher:subscription_error", true, 1);
+    let hint = some.hint.unwrap_or_default();
+    assert!(
+        hint.contains("it turned those requests away in band and served others"),
         "{hint}"
     );
     assert_eq!(judged("system", true).verdict, Verdict::Violations);

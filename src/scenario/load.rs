@@ -723,6 +723,22 @@ fn socket_io_send_problem(template: &serde_json::Value) -> Option<String> {
     })
 }
 
+/// The frames a STOMP 1.2 client sends (STOMP 1.2, "Client Frames"): a `send` of another
+/// command is a typo the broker answers with an ERROR.
+const STOMP_CLIENT_COMMANDS: [&str; 11] = [
+    "CONNECT",
+    "STOMP",
+    "SEND",
+    "SUBSCRIBE",
+    "UNSUBSCRIBE",
+    "ACK",
+    "NACK",
+    "BEGIN",
+    "COMMIT",
+    "ABORT",
+    "DISCONNECT",
+];
+
 /// What makes `template` no STOMP frame a `send` can write, or a CONNECT that promises
 /// the broker heart-beats (`heart-beat: cx,cy` with cx > 0): stampede sends none, and the
 /// broker would end the connection for their absence, a close no server is to blame for.
@@ -738,6 +754,13 @@ fn stomp_send_problem(template: &serde_json::Value) -> Option<String> {
         );
     }
     let command = template.get("type").and_then(serde_json::Value::as_str);
+    if let Some(unknown) = command.filter(|c| !STOMP_CLIENT_COMMANDS.contains(c)) {
+        return Some(format!(
+            "{unknown:?} is no STOMP 1.2 client frame ({}){}",
+            STOMP_CLIENT_COMMANDS.join(", "),
+            crate::model::words::did_you_mean(unknown, STOMP_CLIENT_COMMANDS)
+        ));
+    }
     let beats = template
         .pointer("/headers/heart-beat")
         .and_then(serde_json::Value::as_str)?;

@@ -593,6 +593,10 @@ fn framed_sends_must_be_packets_the_framing_writes() {
         &group("stomp", r#"["SEND"]"#),
         "with framing = \"stomp\" a send is a table with the command in `type`",
     );
+    assert_problem(
+        &group("stomp", r#"{ type = "SUBSCIBE", headers = { id = "1" } }"#),
+        "\"SUBSCIBE\" is no STOMP 1.2 client frame",
+    );
     // A CONNECT may not promise heart-beats stampede does not send; asking for the
     // broker's is fine.
     assert_problem(

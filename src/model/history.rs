@@ -550,9 +550,10 @@ pub struct SequenceMissed {
     /// first such kind: a kind spelled otherwise in the scenario.
     pub other_kinds: u64,
     pub other_kind: Option<String>,
-    /// Records of its kinds (of any kind, when it names none) without its field at all
-    /// (a `null` is the field, holding no number), and the top-level fields the first one
-    /// carried (at most 8): a field spelled or placed otherwise.
+    /// Records of the kinds it names without its field at all (a `null` is the field,
+    /// holding no number; without `kinds` none are counted: a record without the field is
+    /// one it skips), and the top-level fields the first one carried (at most 8): a field
+    /// spelled or placed otherwise.
     pub unnumbered: u64,
     pub unnumbered_carried: Vec<String>,
 }

@@ -1027,12 +1027,7 @@ pub(super) fn refused_step(plan: &Plan, reports: &[ConnReport]) -> Option<Judgem
         }
     }
     let ((group, step), (connections, first)) = refused.iter().next()?;
-    let shown = step.shown()?;
-    let named = if plan.groups.len() > 1 {
-        format!("step {shown} of group {group:?}")
-    } else {
-        format!("step {shown}")
-    };
+    let named = step_of_group(plan, group, &step.shown()?);
     let also = match refused.len() {
         1 => String::new(),
         n => format!(" (and {} other step{})", n - 1, plural((n - 1) as u64)),
@@ -1066,13 +1061,14 @@ pub(super) fn refused_step_then_closed(
     if kept.len() as u64 != unmet || !kept.iter().all(|v| v.ended.is_some()) {
         return None;
     }
-    let refused_here = |conn: u32| {
-        reports
-            .iter()
-            .find(|r| r.id == conn)
-            .is_some_and(|r| !r.errored_steps.is_empty())
-    };
-    if !kept.iter().all(|v| refused_here(v.conn)) {
+    // Looked up once, not per violation: a large run keeps a violation on each of many
+    // connections.
+    let refused_here: BTreeSet<u32> = reports
+        .iter()
+        .filter(|r| !r.errored_steps.is_empty())
+        .map(|r| r.id)
+        .collect();
+    if !kept.iter().all(|v| refused_here.contains(&v.conn)) {
         return None;
     }
     let mut j = refused_step(plan, reports)?;
@@ -1084,6 +1080,16 @@ pub(super) fn refused_step_then_closed(
         ));
     }
     Some(j)
+}
+
+/// A step as the verdict names it: `step 3`, or `step 3 of group "posters"` when the plan
+/// has more than one group (step numbers restart in every group).
+fn step_of_group(plan: &Plan, group: &str, step: &str) -> String {
+    if plan.groups.len() > 1 {
+        format!("step {step} of group {group:?}")
+    } else {
+        format!("step {step}")
+    }
 }
 
 /// The steps whose checked answers said no, as the scenario numbers its `expect`s (`step
@@ -1101,7 +1107,7 @@ pub(super) fn refused_steps(plan: &Plan, kept: &[&Violation]) -> Option<String> 
         .into_iter()
         .map(|(group, step)| {
             if grouped {
-                format!("step {step} of group {group:?}")
+                step_of_group(plan, group, step)
             } else {
                 step.to_string()
             }
@@ -2014,8 +2020,8 @@ fn quoted(kinds: &BTreeSet<&str>) -> String {
 /// The `[oracles] sequence` oracle read no number anywhere in a run, and what it passed
 /// over says the scenario names it otherwise than the server writes it
 /// ([`crate::model::SequenceMissed`]): records of a kind spelled close to one of its `kinds` carried a
-/// number at its field (`ticks` for `tick`), or records of its kinds (of any kind, when it
-/// names none) came without the field at all. The oracle judged nothing, and a server
+/// number at its field (`ticks` for `tick`), or records of the kinds it names came without
+/// the field at all (without `kinds`, a record without the field is one it skips). The oracle judged nothing, and a server
 /// with gaps reads the same: unreadable, never clean, for a nightly gate must not go
 /// green on it. `None` when it read a number, or passed over nothing that says so (the
 /// numbered records never came: the clean verdict's note says it was not exercised).

@@ -342,6 +342,13 @@ pub struct Counters {
     /// was served.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub answered_after_error: u64,
+    /// Of the expectations cut ([`ExpectCounts::expectations_cut`]), uncorrelated ones
+    /// (what the server sends unasked: a room's ticks) that got nothing at all on a
+    /// connection whose request the server had refused with its error event after
+    /// accepting it: a script that goes on after a refused join waits for what the refusal
+    /// means it is not owed. Left out of files when zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub expectations_after_refusal: u64,
     /// Required items of answers that came after their request's error event, counted in
     /// the event rates ([`ExpectCounts::events`]) whether or not the whole answer came: an
     /// answer that came only in part served nothing, so a verdict that asks whether any
@@ -682,6 +689,7 @@ impl Counters {
         self.in_band_answers += o.in_band_answers;
         self.logins_unsent += o.logins_unsent;
         self.answered_after_error += o.answered_after_error;
+        self.expectations_after_refusal += o.expectations_after_refusal;
         self.arrived_after_error += o.arrived_after_error;
         self.expect.merge(&o.expect);
         self.task_failures += o.task_failures;

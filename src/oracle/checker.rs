@@ -599,6 +599,9 @@ pub struct ConnChecker {
 /// The parts of a [`ConnChecker`] few connections use, boxed.
 #[derive(Default)]
 struct CheckerRare {
+    /// Expectations cut as not owed after a refused request
+    /// ([`ConnChecker::expectations_after_refusal`]).
+    after_refusal: u64,
     /// The Ping a `ping` step with `within` sent, awaiting its Pong; kept past its
     /// deadline, until the next ping, to say when a late Pong came.
     pong: Option<AwaitedPong>,
@@ -1626,6 +1629,12 @@ impl ConnChecker {
         }
     }
 
+    /// Whether the server refused a request of this connection's with its error event
+    /// after accepting it (not one sent early, on purpose, before its acceptance).
+    fn refused_since_accepted(&self) -> bool {
+        self.counts.expectations_errored > self.counts.expectations_errored_early
+    }
+
     /// Resolves every expectation whose deadline has passed.
     pub fn expire(&mut self, now: Instant) {
         while let Some(idx) = self.pending.iter().position(|p| p.deadline <= now) {
@@ -1645,6 +1654,19 @@ impl ConnChecker {
             if refused {
                 // Its request was refused with an error: nothing more is owed for it.
                 self.resolve(idx, Resolution::Errored);
+                continue;
+            }
+            if p.correlate.is_none()
+                && p.seen_count == 0
+                && p.strays.is_none()
+                && self.refused_since_accepted()
+            {
+                // The script went on after the server turned one of its requests away (a
+                // join to a full room), and waits for what the server sends unasked (the
+                // room's ticks): not owed after that refusal, which is counted once, as an
+                // error answer. Nothing came for it at all: a wrong answer is still judged.
+                self.rare.get_or_insert_with(Box::default).after_refusal += 1;
+                self.resolve(idx, Resolution::Cut);
                 continue;
             }
             let expected = format!("{} within {:?}", p.state.remaining(), p.within);
@@ -2356,6 +2378,13 @@ impl ConnChecker {
         if let Some(v) = self.violate_unmet(now, (expected, seen), key, (false, None)) {
             v.step = step.shown();
         }
+    }
+
+    /// How many uncorrelated expectations of this connection got nothing after the server
+    /// had refused one of its requests with its error event, and were cut as not owed
+    /// ([`crate::model::Counters::expectations_after_refusal`]).
+    pub fn expectations_after_refusal(&self) -> u64 {
+        self.rare.as_ref().map_or(0, |r| r.after_refusal)
     }
 
     /// How many expectations this connection's server answered with its error event and

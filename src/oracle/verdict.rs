@@ -488,6 +488,9 @@ fn errored_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
     // the connection, said in band before its Close, not an answer to a request.
     let mut refused = 0u64;
     let mut first: Option<&str> = None;
+    // What their connections then waited for unasked and never got (see
+    // `ExpectCounts::expectations_after_refusal`), left out as cut.
+    let mut after = 0u64;
     for r in reports.iter().filter(|r| valid_token(plan, r.token)) {
         errored += r.counters.expect.expectations_errored;
         early += r.counters.expect.expectations_errored_early;
@@ -499,6 +502,7 @@ fn errored_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
         let e = &r.counters.expect;
         expectations += e.expectations.saturating_sub(e.expectations_cut);
         served += r.counters.answered_after_error;
+        after += r.counters.expectations_after_refusal;
         first = first.or(r.first_error.as_deref());
     }
     (errored > 0).then(|| {
@@ -548,9 +552,24 @@ fn errored_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
                  error event does not always mean the request was refused"
             ),
         };
+        let after = match after {
+            0 => String::new(),
+            n => format!(
+                "; {n} expectation{} of what the server sends unasked (no `correlate`), \
+                 waited for after a refused request on {}, got nothing and {} not judged: \
+                 not owed after the refusal (a join turned away, then the room's events)",
+                plural(n),
+                if n == 1 {
+                    "its connection"
+                } else {
+                    "their connections"
+                },
+                if n == 1 { "is" } else { "are" },
+            ),
+        };
         format!(
             "the server answered {errored} of {expectations} expectation{} with its error \
-             event{early} (counted, not violations{quoted}){served}",
+             event{early} (counted, not violations{quoted}){served}{after}",
             plural(expectations)
         )
     })

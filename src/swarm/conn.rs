@@ -811,6 +811,7 @@ impl ConnRun {
             .as_ref()
             .map_or(0, |r| r.logins_unsent + u64::from(r.challenged.is_some()));
         counters.answered_after_error = self.checker.answered_after_error();
+        counters.expectations_after_refusal = self.checker.expectations_after_refusal();
         counters.arrived_after_error = self.checker.arrived_after_error();
         self.checker.settle_held_identity();
         counters.expect = self.checker.take_counts();

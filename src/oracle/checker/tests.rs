@@ -587,6 +587,51 @@ fn steps_refused_with_the_error_event_are_named_and_met_ones_filtered() {
     assert_eq!(ch.counts().expectations_errored, 4);
 }
 
+/// A script that goes on after the server refused one of its requests with its error
+/// event (a join to a full room) and then waits for what the server sends unasked (the
+/// room's ticks): the push that never came is cut, counted as after a refusal, not lost.
+/// Without the refusal it is a loss; after it, a record of its kind that fails its `where`
+/// is still a wrong answer, and a refusal of a request sent before acceptance excuses
+/// nothing.
+#[test]
+fn a_push_waited_for_after_a_refused_request_is_not_owed() {
+    let t = Instant::now();
+    let run = |answer: &str, early: bool, then: Option<Value>| {
+        let mut ch = plain();
+        if early {
+            ch.before_acceptance();
+        }
+        ch.expect(plan_of("joined", Some(("/run_id", "j1"))), Some((t, t)), t);
+        ch.on_message(&json!({"type": answer, "run_id": "j1"}), t);
+        let mut tick = plan_of("tick", None);
+        tick.rare_mut().checks = vec![FieldTest {
+            path: "/v".into(),
+            test: Test::Equals(json!(2)),
+        }];
+        ch.expect(tick, None, t);
+        if let Some(record) = then {
+            ch.on_message(&record, t);
+        }
+        ch.expire(t + Duration::from_secs(6));
+        ch
+    };
+    let mut refused = run("error", false, None);
+    assert!(refused.violations.is_empty(), "{:?}", refused.violations);
+    assert_eq!(refused.expectations_after_refusal(), 1);
+    assert_eq!(refused.counts().expectations_cut, 1);
+    let served = run("joined", false, None);
+    assert_eq!(served.violations.len(), 1, "no refusal: a loss");
+    assert_eq!(served.expectations_after_refusal(), 0);
+    let wrong = run("error", false, Some(json!({"type": "tick", "v": 1})));
+    assert_eq!(wrong.violations.len(), 1, "a wrong answer is judged");
+    let early = run("error", true, None);
+    assert_eq!(
+        early.violations.len(),
+        1,
+        "an early refusal excuses nothing"
+    );
+}
+
 /// An uncorrelated expectation whose kind came but failed its `where`, beside records the
 /// connection could not read: what it saw names the failed test, not the unread records
 /// (the kind was read; advice on where the kind lives would mislead).

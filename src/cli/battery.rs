@@ -196,9 +196,10 @@ fn family_end_line(r: &FamilyReport, tried: &str) -> String {
             let repro = &found.repro;
             let evidence = first_evidence(repro);
             format!(
-                "{name}: found {} violation at level {levels} ({tried}); confirmed {} on replay; {}{evidence}\n    repro {}",
+                "{name}: found {} violation at level {levels} ({tried}); confirmed {} on replay{}; {}{evidence}\n    repro {}",
                 repro.oracle.name(),
                 found.rate,
+                super::hunt::timing_said(found.timing),
                 plural(repro.size() as u64, "connection"),
                 found.path.display()
             )
@@ -350,6 +351,7 @@ fn print_json(
                     "seed": f.repro.seed,
                     "connections": f.repro.size(),
                     "rate": { "reproduced": f.rate.reproduced, "runs": f.rate.runs, "planned": f.rate.planned },
+                    "timing": f.timing.name(),
                     "evidence": f.repro.evidence.first(),
                     "repro": f.path.display().to_string(),
                 })),

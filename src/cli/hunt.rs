@@ -1,6 +1,7 @@
 //! `hunt`, `replay` and `shrink`: finding a race, reproducing it on demand, minimising it.
 
 use super::{exit, Error, OutputArgs};
+use crate::hunt::timing::Timing;
 use crate::hunt::{self, HuntOptions, Repro, Runner, Short, ShrinkOptions, Unjudged};
 use crate::model::words::plural;
 use crate::model::Plan;
@@ -1139,6 +1140,9 @@ fn found_report(
     let size = plural(r.size() as u64, "connection");
     if found.confirmed() {
         outln!("  confirmed {} on replay; {size}", found.rate)?;
+        if let Some(line) = timing_line(found.timing) {
+            outln!("{line}")?;
+        }
     } else {
         // `--times 0`, or a budget spent before the first replay: none ran.
         let replayed = replayed_said(r, &found.rate);
@@ -1178,6 +1182,41 @@ fn found_report(
     }
     unreplayable_note(&found.repro)?;
     Ok(())
+}
+
+/// The timing check's word in a battery's find line (after its replays): nothing when
+/// it was not checked.
+pub(super) fn timing_said(timing: Timing) -> &'static str {
+    match timing {
+        Timing::Unchecked => "",
+        Timing::Needed => ", needs its timing (spaced out, it ran clean)",
+        Timing::NotNeeded { .. } => {
+            ", not a timing race (spaced out, it broke the same way: the script or the \
+             server's logic)"
+        }
+    }
+}
+
+/// What the timing check of a confirmed find says ([`hunt::timing`]), under its replays;
+/// nothing when it was not checked.
+fn timing_line(timing: Timing) -> Option<String> {
+    let gap = hunt::timing::GAP.as_millis();
+    match timing {
+        Timing::Unchecked => None,
+        Timing::Needed => Some(format!(
+            "  it needs its timing: replayed with every send and reconnect {gap} ms after the step before \
+             and the connections started {gap} ms apart, it did not break (a race, or \
+             requests the script overlaps that the server takes only one at a time, such as \
+             two live subscriptions under one id)"
+        )),
+        Timing::NotNeeded { reproduced, runs } => Some(format!(
+            "  not a timing race: replayed with every send and reconnect {gap} ms after the step before and \
+             the connections started {gap} ms apart, it broke the same way ({reproduced} of \
+             {runs}): the server turns this script away every time (a reused id, a channel \
+             never joined, a destination nothing subscribes to) or always fails there; the \
+             evidence, read against that step of the script, says which"
+        )),
+    }
 }
 
 /// Says when a repro cannot be replayed as written: its tokens came from a `list`, whose
@@ -1498,6 +1537,8 @@ fn hunt_json(
             "rate": rate_json(&f.rate),
             // As the battery says it: a find no replay reproduced is a suspect.
             "result": if f.confirmed() { "found" } else { "suspect" },
+            // Whether it needs its timing: spaced out, did it still break?
+            "timing": f.timing.name(),
             "evidence": f.repro.evidence.first(),
             "broken_by_round": f.repro.health.as_ref().map(|h| h.broken_by_round),
             "repro": f.path.display().to_string(),

@@ -14,6 +14,7 @@ mod repro;
 mod sends;
 mod shrink;
 mod space;
+pub mod timing;
 
 pub use health::{
     answer_of, health_size, health_violation, probe_plan, probe_steps, run_reset_command,
@@ -1312,6 +1313,9 @@ pub struct Found {
     /// How far into the hunt the round that saw it ended: the time to the find, before
     /// its confirming replays (which [`HuntOutcome::elapsed`] includes).
     pub seen_after: Duration,
+    /// Whether it needs its timing: a confirmed find replayed spaced out
+    /// ([`timing::spaced`]) after its confirming replays, within the budget.
+    pub timing: timing::Timing,
 }
 
 impl Found {
@@ -1747,15 +1751,72 @@ async fn record(
         }
         Err(other) => return Err(other),
     };
+    let timing = match rate.reproduced {
+        0 => timing::Timing::Unchecked,
+        _ => timing_of(runner, &plan, (oracle, &evidence, excuse), budget_end).await,
+    };
     let found = Candidate { plan, round, seed };
-    save_found(
+    let mut found = save_found(
         scenario,
         runner,
         opts,
         found,
         (oracle, evidence, None, excuse),
         rate,
-    )
+    )?;
+    found.timing = timing;
+    Ok(found)
+}
+
+/// How many spaced-out replays must break the same way for a find not to need its timing:
+/// every one of them (a first that runs clean settles it the other way).
+const SPACED_RUNS: u32 = 2;
+
+/// The timing check of a confirmed find of `oracle` (its `evidence`) made by `plan`: the
+/// plan spaced out ([`timing::spaced`]) replayed up to [`SPACED_RUNS`] times within the
+/// budget, reproducing only with a violation of the same [`Signature`] as the evidence's
+/// first, numbers aside.
+/// A reset or run that fails leaves it unchecked: the find itself stands.
+async fn timing_of(
+    runner: &Runner,
+    plan: &Plan,
+    (oracle, evidence, excuse): (OracleKind, &[Violation], Option<Excuse>),
+    budget_end: Instant,
+) -> timing::Timing {
+    let Some(spaced) = timing::spaced(plan) else {
+        return timing::Timing::Unchecked;
+    };
+    // The find's own violation, the one its report leads with: the others a round kept
+    // may be what the run's unspaced edges show (a liveness probe right after its end
+    // still meets a cleanup that lags).
+    // Its numbers left out: spaced out, the same refusal comes at other instants (`409
+    // 652 ms after the last session ended`).
+    let shape = |s: Signature| (s.oracle, s.expected, shrink::without_numbers(&s.seen));
+    let Some(first) = evidence.first().map(|v| shape(Signature::of(v, plan))) else {
+        return timing::Timing::Unchecked;
+    };
+    let wanted = |v: &Violation| {
+        excuse.is_none_or(|e| !e.excuses(v)) && shape(Signature::of(v, &spaced)) == first
+    };
+    let need = Some(SPACED_RUNS);
+    let measured = runner
+        .measure_where(
+            &spaced,
+            oracle,
+            SPACED_RUNS,
+            need,
+            Some(budget_end),
+            (&wanted, excuse),
+        )
+        .await;
+    match measured.map(|m| m.rate) {
+        Ok(rate) if rate.runs > rate.reproduced => timing::Timing::Needed,
+        Ok(rate) if rate.runs == SPACED_RUNS => timing::Timing::NotNeeded {
+            reproduced: rate.reproduced,
+            runs: rate.runs,
+        },
+        _ => timing::Timing::Unchecked,
+    }
 }
 
 /// What a repro reproduces: the oracle, its evidence, for a broken target the health
@@ -1793,6 +1854,7 @@ fn save_found(
         repro,
         rate,
         seen_after: Duration::ZERO,
+        timing: timing::Timing::Unchecked,
     })
 }
 

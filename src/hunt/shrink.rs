@@ -262,7 +262,7 @@ fn sequence_shape(text: &str) -> String {
 }
 
 /// `text` with every run of ASCII digits replaced by `<n>`.
-fn without_numbers(text: &str) -> String {
+pub(super) fn without_numbers(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut in_number = false;
     for c in text.chars() {

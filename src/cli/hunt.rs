@@ -522,11 +522,19 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
                 return Ok(exit::INTERRUPTED);
             }
             let not_judged = not_judged_words(outcome.not_judged, outcome.cut_short);
+            // What the rounds set aside, said as when the hunt ends by itself: a deadline
+            // Ctrl-C cut right after is no find, but no silence either.
+            let set_aside: String = hunt::late_note(outcome.late)
+                .into_iter()
+                .chain(hunt::unproven_note(outcome.unproven))
+                .chain(hunt::misspelled_note(outcome.misspelled))
+                .map(|n| format!("; {n}"))
+                .collect();
             if interrupted || outcome.short == Some(Short::Interrupted) {
                 // A hunt writes only the repro of a find: nothing, here.
                 outln!(
                     "interrupted after {}{not_judged} ({:.1}s): no violation found; \
-                     nothing written",
+                     nothing written{set_aside}",
                     plural(outcome.rounds, "round"),
                     outcome.elapsed.as_secs_f64()
                 )?;
@@ -548,17 +556,13 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
                     }
                 });
             outln!(
-                "no violation in {}{not_judged} ({:.1}s{why}){unjudged}{}",
+                "no violation in {}{not_judged} ({:.1}s{why}){unjudged}{set_aside}{}",
                 plural(outcome.rounds, "round"),
                 outcome.elapsed.as_secs_f64(),
-                hunt::late_note(outcome.late)
-                    .into_iter()
-                    .chain(hunt::unproven_note(outcome.unproven))
-                    .chain(hunt::misspelled_note(outcome.misspelled))
-                    // What no round could judge, the scenario sharing no token.
-                    .chain(crate::oracle::verdict::exclusivity_unexercised_note(&probe))
+                // What no round could judge, the scenario sharing no token.
+                crate::oracle::verdict::exclusivity_unexercised_note(&probe)
                     .map(|n| format!("; {n}"))
-                    .collect::<String>()
+                    .unwrap_or_default()
             )?;
             Ok(exit::CLEAN)
         }

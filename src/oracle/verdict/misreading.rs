@@ -1263,8 +1263,9 @@ pub(super) fn never_arrived_note(reports: &[ConnReport], kept: &[Violation]) -> 
     }
     Some(format!(
         "{} never arrived on any connection, while {} came correlated with those requests: \
-         either the server loses {} every time (the race to hunt) or never sends {} (then \
-         the `expect` is what needs fixing)",
+         either the server loses {} every time or never sends {} (then the `expect` is \
+         what needs fixing); a hunt's find says which kind of fault it is: replayed with \
+         its sends spaced out, a race runs clean",
         quoted(&missing),
         quoted(&came),
         if missing.len() == 1 { "it" } else { "them" },

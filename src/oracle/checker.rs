@@ -2231,6 +2231,11 @@ impl ConnChecker {
             .iter()
             .any(|f| lookup(msg, f).is_some_and(|v| !v.null()));
         if correlated {
+            // The refusal of a request whose deadline ran out: late, not lost.
+            if let Some(key) = self.late_wait_of(msg) {
+                self.answered_late(key, now, true);
+                return;
+            }
             // Its request's expectation may open later (a pipelined request's, a script
             // that thinks before its `expect`): it settles that one when it does.
             let event = self.spec.error_event.clone();
@@ -2261,6 +2266,16 @@ impl ConnChecker {
         // And whatever is pending when the server then closes was explicitly refused, not
         // silently dropped.
         self.saw_uncorrelated_error = true;
+    }
+
+    /// The [`key_hash`] of the correlation value `msg` carries when an expectation with it
+    /// ran out of time unanswered ([`Self::late_waits`]).
+    fn late_wait_of<J: Tree>(&self, msg: &J) -> Option<u64> {
+        self.correlate_fields
+            .iter()
+            .filter_map(|f| lookup(msg, f))
+            .map(|v| key_hash(&key_text(v)))
+            .find(|key| self.late_waits.iter().any(|w| w.key == *key))
     }
 
     /// Settles the expectation at `idx` as refused by an error that came `at`, keeping its
@@ -2587,7 +2602,7 @@ impl ConnChecker {
             return false;
         };
         match ended {
-            Ended::Failed if whole => self.answered_late(key, now),
+            Ended::Failed if whole => self.answered_late(key, now, false),
             Ended::Errored => {
                 self.arrived_after_error = self.arrived_after_error.saturating_add(1);
                 if whole {
@@ -2610,8 +2625,10 @@ impl ConnChecker {
     /// ([`Violation::late_ms`]), so that it reads as slow, not lost.
     ///
     /// Its request known, the answer's turn is recorded as every met one's is: leaving
-    /// out the slowest answers would flatter the latency figures.
-    fn answered_late(&mut self, key: u64, now: Instant) {
+    /// out the slowest answers would flatter the latency figures. `refused`: what came was
+    /// the error event refusing the request, late (said so, and no turn recorded, as for
+    /// a refusal in time).
+    fn answered_late(&mut self, key: u64, now: Instant, refused: bool) {
         let request = self
             .late_waits
             .iter()
@@ -2619,6 +2636,9 @@ impl ConnChecker {
             .and_then(|at| self.late_waits.remove(at));
         let own_request = request.as_ref().map(|w| w.actual);
         let turn = request.map(|w| {
+            if refused {
+                return now.saturating_duration_since(w.intended);
+            }
             // As an answer in time's: one sample of every phase it measures alike.
             let turn = now.saturating_duration_since(w.intended);
             let mut phases = Phases::from(Phase::Turn);
@@ -2653,7 +2673,12 @@ impl ConnChecker {
                 |t| t.as_secs_f64() * 1000.0,
             );
             v.late_ms = Some(late);
-            let _ = write!(v.seen, "; it came after {late:.0} ms");
+            let what = if refused {
+                "the server's error event refusing it"
+            } else {
+                "it"
+            };
+            let _ = write!(v.seen, "; {what} came after {late:.0} ms");
             // A later request went out after the deadline ran out, and the answer came
             // only after it: how long after (one request behind, or slow).
             let t0 = self.t0;

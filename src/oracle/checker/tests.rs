@@ -237,6 +237,36 @@ fn an_answer_that_came_whole_after_its_deadline_is_kept_as_late() {
     }
 }
 
+/// The server's error event refusing a request whose deadline ran out is a late answer,
+/// not a loss: its violation is kept as late and says it was refused; no turn is timed
+/// (a refusal in time records none either), and the error waits in no buffer.
+#[test]
+fn an_error_event_that_came_after_its_deadline_is_a_late_refusal() {
+    let t = Instant::now();
+    let after = |ms| t + Duration::from_millis(ms);
+    let mut ch = ConnChecker::new(spec(), who(), t, vec!["run_id".into()]);
+    ch.expect(five("r1"), Some((t, t)), t);
+    ch.expire(after(5_001));
+    ch.on_message(&json!({"type": "error", "run_id": "r1"}), after(6_500));
+    assert_eq!(ch.violations.len(), 1, "{:?}", ch.violations);
+    let v = &ch.violations[0];
+    assert_eq!(v.late_ms, Some(6_500.0), "{v:?}");
+    assert!(
+        v.seen
+            .ends_with("; the server's error event refusing it came after 6500 ms"),
+        "{}",
+        v.seen
+    );
+    assert!(!ch.samples.iter().any(|(p, _)| p.contains(Phase::Turn)));
+    assert!(ch.buffer.is_empty(), "nothing waits for a later expect");
+    // Another request's error is no answer to it.
+    let mut other = ConnChecker::new(spec(), who(), t, vec!["run_id".into()]);
+    other.expect(five("r1"), Some((t, t)), t);
+    other.expire(after(5_001));
+    other.on_message(&json!({"type": "error", "run_id": "r2"}), after(6_500));
+    assert_eq!(other.violations[0].late_ms, None);
+}
+
 /// A paced connection whose server falls ever further behind (each answer 150 ms later
 /// than the one before, a request every 50 ms, a 1 s deadline) has dozens of requests
 /// past their deadlines at once: every answer that then comes whole is timed, the oldest

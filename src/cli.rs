@@ -485,7 +485,7 @@ pub struct CompareArgs {
     #[arg(long, default_value = "10%", value_parser = files::compare::parse_tolerance)]
     pub tolerance: f64,
     /// A tolerance for one metric or phase, e.g. turn.p99=20%, or an error row: errors.rate,
-    /// unmet.rate, violations (repeatable).
+    /// unmet.rate, shed.rate, violations (repeatable).
     #[arg(long = "tolerance-for", value_name = "METRIC=PERCENT", value_parser = files::compare::parse_tolerance_for)]
     pub tolerance_for: Vec<(String, f64)>,
     /// Compare runs of different scenarios anyway.

@@ -135,7 +135,7 @@ pub struct CompareOptions {
     /// Allowed worsening as a fraction (0.1 = 10%).
     pub tolerance: f64,
     /// Per-metric tolerances: `turn.p99`, a whole phase (`turn`), `received_per_sec`, or an
-    /// error row's key (`errors.rate`, `unmet.rate`, `violations`).
+    /// error row's key (`errors.rate`, `unmet.rate`, `shed.rate`, `violations`).
     pub per_metric: BTreeMap<String, f64>,
     /// Compare runs of different scenarios anyway.
     pub force: bool,

@@ -19,10 +19,15 @@ pub const ERRORS: &str = "errors.rate";
 /// Unmet expectations per judged expectation (those neither cut by the run's end nor on a
 /// connection the server cleanly refused).
 pub const UNMET: &str = "unmet.rate";
+/// Attempts the server shed, before or after accepting them (HTTP 429 or 503, a Close
+/// 1013, a declared `reject.shed` code), per attempt, as `[thresholds] shed.rate`: a
+/// release whose latency rows look as good because it turns more of the load away is no
+/// better. Shown only when one side shed anything.
+pub const SHED: &str = "shed.rate";
 /// Violations per run.
 pub const VIOLATIONS: &str = "violations";
 /// The error rows' keys, for `--tolerance-for`.
-pub const KEYS: [&str; 3] = [ERRORS, UNMET, VIOLATIONS];
+pub const KEYS: [&str; 4] = [ERRORS, UNMET, SHED, VIOLATIONS];
 /// Differences in a share below this (one in a thousand) are noise.
 pub const SHARE_FLOOR: f64 = 0.001;
 /// Differences below this many violations per run are none: one more violation in a
@@ -38,9 +43,13 @@ pub(super) fn error_rows(base: &[Run], new: &[Run], opts: &CompareOptions) -> Ve
     let shares = [
         (ERRORS, "conn %", connection_errors as fn(&Summary) -> Share),
         (UNMET, "unmet %", unmet_expectations),
+        (SHED, "shed %", shed_attempts),
     ];
+    let shed_any = |side: &[Run]| side.iter().any(|r| shed_attempts(&r.summary).0 > 0);
+    let shed = shed_any(base) || shed_any(new);
     let mut rows: Vec<Row> = shares
         .into_iter()
+        .filter(|(metric, _, _)| *metric != SHED || shed)
         .filter_map(|(metric, stat, of)| share_row((metric, stat, of), (base, new), opts))
         .collect();
     rows.push(violations_row(base, new, opts));
@@ -50,6 +59,11 @@ pub(super) fn error_rows(base: &[Run], new: &[Run], opts: &CompareOptions) -> Ve
 fn connection_errors(s: &Summary) -> Share {
     let c = &s.counters;
     (c.rejected + c.failed, c.attempted)
+}
+
+fn shed_attempts(s: &Summary) -> Share {
+    let c = &s.counters;
+    (c.shed + c.shed_after_acceptance, c.attempted)
 }
 
 fn unmet_expectations(s: &Summary) -> Share {

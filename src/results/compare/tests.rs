@@ -21,7 +21,7 @@ fn tolerances_are_percentages() {
         Ok(("received_per_sec".into(), 0.01))
     );
     // The error rows' keys.
-    for key in ["errors.rate", "unmet.rate", "violations"] {
+    for key in ["errors.rate", "unmet.rate", "shed.rate", "violations"] {
         assert_eq!(
             parse_tolerance_for(&format!("{key}=50%")),
             Ok((key.into(), 0.5))
@@ -712,5 +712,28 @@ fn a_closed_loops_turn_raw_reads_as_its_turn() {
     assert_eq!(
         verdict_of(&c, "turn_raw.p50"),
         Verdict::NotJudged(CLIENT_FELL_BEHIND)
+    );
+}
+
+/// A release that sheds a fifth of its attempts where the base shed none is a regression
+/// in its own row, whatever its latency rows say; runs that shed nothing on either side
+/// show no such row.
+#[test]
+fn load_the_new_side_sheds_is_a_regression_of_its_own() {
+    let with = |name: &str, shed: u64, after: u64| {
+        let mut r = run(name, 15.6);
+        let c = &mut r.summary.counters;
+        (c.attempted, c.shed, c.shed_after_acceptance) = (500, shed, after);
+        r
+    };
+    let base = || vec![with("b1", 0, 0), with("b2", 0, 0), with("b3", 0, 0)];
+    let new = vec![with("n1", 60, 40), with("n2", 50, 50), with("n3", 70, 30)];
+    let c = compared(base(), new).unwrap();
+    assert_eq!(verdict_of(&c, "shed.rate"), Verdict::Regression);
+    let same = compared(base(), vec![with("n1", 0, 0), with("n2", 0, 0)]).unwrap();
+    assert!(
+        same.rows.iter().all(|r| r.metric != "shed.rate"),
+        "{:#?}",
+        same.rows
     );
 }

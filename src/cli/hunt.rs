@@ -528,6 +528,7 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
                 .into_iter()
                 .chain(hunt::unproven_note(outcome.unproven))
                 .chain(hunt::misspelled_note(outcome.misspelled))
+                .chain(outcome.shed.note())
                 .map(|n| format!("; {n}"))
                 .collect();
             if interrupted || outcome.short == Some(Short::Interrupted) {

@@ -1235,7 +1235,8 @@ impl std::fmt::Display for LevelStats {
 /// "not now", which judged nothing, so `--json` says how much of the load went that way.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RoundsShed {
-    /// Attempts the server shed ([`crate::model::Counters::shed`]).
+    /// Attempts the server shed, before accepting them or after
+    /// ([`crate::model::Counters::shed`], [`crate::model::Counters::shed_after_acceptance`]).
     pub shed: u64,
     /// Attempts made ([`crate::model::Counters::attempted`]).
     pub attempted: u64,
@@ -1244,8 +1245,22 @@ pub struct RoundsShed {
 impl RoundsShed {
     /// Adds one round's counters.
     pub fn count(&mut self, c: &crate::model::Counters) {
-        self.shed += c.shed;
+        self.shed += c.shed + c.shed_after_acceptance;
         self.attempted += c.attempted;
+    }
+
+    /// What a hunt that found no race says of them: what was shed judged nothing, so a
+    /// hunt against a server that shed much of its load covered that much less. `None`
+    /// when nothing was shed.
+    pub fn note(&self) -> Option<String> {
+        (self.shed > 0).then(|| {
+            format!(
+                "the server shed {} of the rounds' {} attempts under load (HTTP 429 or 503, \
+                 Close 1013, a declared shed code): not now, so what was shed judged nothing; \
+                 fewer users a round (`[hunt] users`) keep more of them judged",
+                self.shed, self.attempted
+            )
+        })
     }
 
     /// Adds another hunt's.
@@ -1928,6 +1943,31 @@ async fn record_broken(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    /// The rounds' shed attempts count those shed after acceptance too (a Close 1013 in
+    /// the middle of a script), and a hunt that found nothing says how many were shed.
+    #[test]
+    fn attempts_shed_before_and_after_acceptance_are_said() {
+        let mut shed = RoundsShed::default();
+        assert_eq!(shed.note(), None);
+        let c = crate::model::Counters {
+            attempted: 40,
+            shed: 3,
+            shed_after_acceptance: 5,
+            ..Default::default()
+        };
+        shed.count(&c);
+        shed.count(&crate::model::Counters {
+            attempted: 10,
+            ..Default::default()
+        });
+        assert_eq!((shed.shed, shed.attempted), (8, 50));
+        let note = shed.note().unwrap_or_default();
+        assert!(
+            note.starts_with("the server shed 8 of the rounds' 50 attempts under load"),
+            "{note}"
+        );
+    }
 
     /// A find's replays in words: a rate when some ran, and when none did, why, never
     /// `0/0` (a battery's suspect read "reproduced 0/0 (budget ran out before 10)").

@@ -602,6 +602,9 @@ struct CheckerRare {
     /// Expectations cut as not owed after a refused request
     /// ([`ConnChecker::expectations_after_refusal`]).
     after_refusal: u64,
+    /// When the server last refused a request it named, after acceptance, on this stream
+    /// ([`ConnChecker::refusal_last_word`]).
+    refused_at: Option<Instant>,
     /// The Ping a `ping` step with `within` sent, awaiting its Pong; kept past its
     /// deadline, until the next ping, to say when a late Pong came.
     pong: Option<AwaitedPong>,
@@ -793,6 +796,9 @@ impl ConnChecker {
         self.unread.recent.clear();
         self.unread_kept = false;
         self.saw_uncorrelated_error = false;
+        if let Some(rare) = self.rare.as_mut() {
+            rare.refused_at = None;
+        }
         self.authenticated = false;
         // A new stream's greeting is its own.
         self.unclaimed_seen.clear();
@@ -1629,10 +1635,37 @@ impl ConnChecker {
         }
     }
 
-    /// Whether the server refused a request of this connection's with its error event
-    /// after accepting it (not one sent early, on purpose, before its acceptance).
-    fn refused_since_accepted(&self) -> bool {
-        self.counts.expectations_errored > self.counts.expectations_errored_early
+    /// When the server refused this connection's latest request with its error event,
+    /// naming it (a correlated refusal, after the connection was accepted: not one sent
+    /// early on purpose), and no request went out since: the server's last word on what
+    /// the script asked. `None` otherwise.
+    fn refusal_last_word(&self) -> Option<Instant> {
+        let at = self.rare.as_ref()?.refused_at?;
+        self.last_request.is_none_or(|r| r <= at).then_some(at)
+    }
+
+    /// Whether `p`, an uncorrelated expectation (what the server sends unasked) that got
+    /// nothing at all, opened after the refusal that is the server's last word
+    /// ([`Self::refusal_last_word`]): a script that goes on after a join turned away
+    /// (`room_full`) and waits for the room's events, asking nothing more. Not owed.
+    /// One opened before the refusal, one after a later request (a join elsewhere, a
+    /// valid input), or one that got a wrong record is still judged.
+    fn not_owed_after_refusal(&self, p: &Pending) -> bool {
+        let opened = p.deadline.checked_sub(p.within);
+        p.correlate.is_none()
+            && !p.absent
+            && p.seen_count == 0
+            && p.strays.is_none()
+            && self
+                .refusal_last_word()
+                .is_some_and(|at| opened.is_some_and(|o| o >= at))
+    }
+
+    /// Cuts the pending expectation at `idx` as not owed after a refusal
+    /// ([`Self::not_owed_after_refusal`]), counted apart.
+    fn cut_after_refusal(&mut self, idx: usize) -> StepPlace {
+        self.rare.get_or_insert_with(Box::default).after_refusal += 1;
+        self.resolve(idx, Resolution::Cut)
     }
 
     /// Resolves every expectation whose deadline has passed.
@@ -1656,17 +1689,9 @@ impl ConnChecker {
                 self.resolve(idx, Resolution::Errored);
                 continue;
             }
-            if p.correlate.is_none()
-                && p.seen_count == 0
-                && p.strays.is_none()
-                && self.refused_since_accepted()
-            {
-                // The script went on after the server turned one of its requests away (a
-                // join to a full room), and waits for what the server sends unasked (the
-                // room's ticks): not owed after that refusal, which is counted once, as an
-                // error answer. Nothing came for it at all: a wrong answer is still judged.
-                self.rare.get_or_insert_with(Box::default).after_refusal += 1;
-                self.resolve(idx, Resolution::Cut);
+            if self.not_owed_after_refusal(p) {
+                // The refusal is counted once, as an error answer.
+                self.cut_after_refusal(idx);
                 continue;
             }
             let expected = format!("{} within {:?}", p.state.remaining(), p.within);
@@ -1711,13 +1736,21 @@ impl ConnChecker {
         close_code: Option<u16>,
         now: Instant,
     ) {
+        // A Close 1011 says the server failed: no error before it explains what it cut.
+        let failed = close_code == Some(1011);
         while !self.pending.is_empty() {
+            if how == StreamEnd::Lost && !failed && self.not_owed_after_refusal(&self.pending[0]) {
+                // A refusal, then the server closed (a STOMP ERROR's close, a full room's):
+                // what the script waited for unasked was not owed either way.
+                self.cut_after_refusal(0);
+                continue;
+            }
             let resolution = match how {
                 // The wait for an absence did not run its course: neither met nor violated.
                 _ if self.pending[0].absent => Resolution::Cut,
                 StreamEnd::Cut => Resolution::Cut,
                 StreamEnd::Refused => Resolution::Refused,
-                StreamEnd::Lost if self.saw_uncorrelated_error => Resolution::Errored,
+                StreamEnd::Lost if self.saw_uncorrelated_error && !failed => Resolution::Errored,
                 StreamEnd::Lost => Resolution::Violated,
             };
             let p = &self.pending[0];
@@ -1773,7 +1806,10 @@ impl ConnChecker {
         now: Instant,
     ) {
         let before = self.violated;
-        let explained = self.saw_uncorrelated_error;
+        // The server said why first: an error naming no request, or the refusal of the
+        // script's latest request; unless the close says the server failed (1011).
+        let explained = (self.saw_uncorrelated_error || self.refusal_last_word().is_some())
+            && close_code != Some(1011);
         self.end_stream(StreamEnd::Lost, detail, close_code, now);
         if explained || self.violated > before {
             return;
@@ -2285,6 +2321,9 @@ impl ConnChecker {
         if let Some((_, value)) = &p.correlate {
             let sent = p.sent_at.map(|(_, actual)| actual);
             keep_recent_n(&mut self.refused, (key_hash(value), at, sent), REFUSED_KEPT);
+            if !p.early {
+                self.rare.get_or_insert_with(Box::default).refused_at = Some(at);
+            }
         }
         self.resolve(idx, Resolution::Errored)
     }

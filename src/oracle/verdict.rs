@@ -557,7 +557,8 @@ fn errored_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
             n => format!(
                 "; {n} expectation{} of what the server sends unasked (no `correlate`), \
                  waited for after a refused request on {}, got nothing and {} not judged: \
-                 not owed after the refusal (a join turned away, then the room's events)",
+                 not owed after the refusal (as a room's events after the join was turned away); \
+                 one opened before the refusal or after a later request is judged",
                 plural(n),
                 if n == 1 {
                     "its connection"

@@ -662,6 +662,90 @@ fn a_push_waited_for_after_a_refused_request_is_not_owed() {
     );
 }
 
+/// The refusal excuses only what the script then waits for asking nothing more: an
+/// expectation opened before the refusal, one after a later request (a join elsewhere, a
+/// valid input, a re-join on a new connection), or one after a refusal on an earlier
+/// stream is still judged; an error naming no request excuses nothing of it either.
+#[test]
+fn a_refusal_excuses_only_what_is_awaited_with_nothing_asked_since() {
+    let t = Instant::now();
+    let at = |ms| t + Duration::from_millis(ms);
+    let tick = || plan_of("tick", None);
+    let refuse = |ch: &mut ConnChecker, when| {
+        ch.note_request(t);
+        ch.expect(plan_of("joined", Some(("/run_id", "j1"))), Some((t, t)), t);
+        ch.on_message(&json!({"type": "error", "run_id": "j1"}), when);
+    };
+    // Opened before the refusal came.
+    let mut before = plain();
+    before.expect(tick(), None, t);
+    refuse(&mut before, at(10));
+    before.expire(at(6_000));
+    assert_eq!(before.violations.len(), 1, "{:?}", before.violations);
+    // A request after the refusal: what follows answers it, or the room it joined.
+    let mut asked = plain();
+    refuse(&mut asked, at(10));
+    asked.note_request(at(20));
+    asked.expect(tick(), None, at(30));
+    asked.expire(at(6_000));
+    assert_eq!(asked.violations.len(), 1, "{:?}", asked.violations);
+    // A new stream forgets the old one's refusal.
+    let mut again = plain();
+    refuse(&mut again, at(10));
+    again.reset_stream();
+    again.expect(tick(), None, at(30));
+    again.expire(at(6_000));
+    assert_eq!(again.violations.len(), 1, "{:?}", again.violations);
+    // An error naming no request.
+    let mut unnamed = plain();
+    unnamed.note_request(t);
+    unnamed.expect(plan_of("joined", None), Some((t, t)), t);
+    unnamed.on_message(&json!({"type": "error"}), at(10));
+    unnamed.expect(tick(), None, at(30));
+    unnamed.expire(at(6_000));
+    assert_eq!(unnamed.violations.len(), 1, "{:?}", unnamed.violations);
+    // The control: nothing asked since, opened after it.
+    let mut cut = plain();
+    refuse(&mut cut, at(10));
+    cut.expect(tick(), None, at(30));
+    cut.expire(at(6_000));
+    assert!(cut.violations.is_empty(), "{:?}", cut.violations);
+}
+
+/// A refusal and then the server's close (a STOMP ERROR's, a full room's): what the script
+/// waited for unasked is cut as not owed; a Close 1011 says the server failed and is
+/// judged, after a refusal as after an error naming no request.
+#[test]
+fn a_close_after_a_refusal_is_explained_unless_the_server_says_it_failed() {
+    let t = Instant::now();
+    let at = |ms| t + Duration::from_millis(ms);
+    let closed = |code: u16, named: bool| {
+        let mut ch = plain();
+        ch.note_request(t);
+        ch.expect(plan_of("joined", Some(("/run_id", "j1"))), Some((t, t)), t);
+        let error = if named {
+            json!({"type": "error", "run_id": "j1"})
+        } else {
+            json!({"type": "error"})
+        };
+        ch.on_message(&error, at(10));
+        ch.expect(plan_of("tick", None), None, at(20));
+        ch.end_stream(StreamEnd::Lost, "server closed", Some(code), at(500));
+        ch
+    };
+    let refused = closed(1000, true);
+    assert!(refused.violations.is_empty(), "{:?}", refused.violations);
+    assert_eq!(refused.expectations_after_refusal(), 1);
+    for named in [true, false] {
+        let failed = closed(1011, named);
+        assert_eq!(
+            failed.violations.len(),
+            1,
+            "named {named}: a 1011 is judged"
+        );
+    }
+}
+
 /// An uncorrelated expectation whose kind came but failed its `where`, beside records the
 /// connection could not read: what it saw names the failed test, not the unread records
 /// (the kind was read; advice on where the kind lives would mislead).

@@ -1191,35 +1191,45 @@ fn found_report(
 
 /// The timing check's word in a battery's find line (after its replays): nothing when
 /// it was not checked.
-pub(super) fn timing_said(timing: Timing) -> &'static str {
+pub(super) fn timing_said(timing: Timing) -> String {
     match timing {
-        Timing::Unchecked => "",
-        Timing::Needed => ", needs its timing (spaced out, it ran clean)",
-        Timing::NotNeeded { .. } => {
-            ", not a timing race (spaced out, it broke the same way: the script or the \
-             server's logic)"
-        }
+        Timing::Unchecked => String::new(),
+        Timing::Needed { .. } => ", needs its timing (spaced out, it ran clean)".to_string(),
+        Timing::NotNeeded { .. } => format!(
+            ", no race window under {} ms (spaced out, it broke the same way: the script, \
+             the server's logic, or a slower recovery)",
+            hunt::timing::GAP.as_millis()
+        ),
     }
 }
 
 /// What the timing check of a confirmed find says ([`hunt::timing`]), under its replays;
-/// nothing when it was not checked.
+/// nothing when it was not checked or could not tell.
 fn timing_line(timing: Timing) -> Option<String> {
     let gap = hunt::timing::GAP.as_millis();
+    let spaced = format!(
+        "with every send and reconnect {gap} ms after the step before and the connections \
+         started {gap} ms apart"
+    );
     match timing {
         Timing::Unchecked => None,
-        Timing::Needed => Some(format!(
-            "  it needs its timing: replayed with every send and reconnect {gap} ms after the step before \
-             and the connections started {gap} ms apart, it did not break (a race, or \
-             requests the script overlaps that the server takes only one at a time, such as \
-             two live subscriptions under one id)"
+        Timing::Needed { runs } => Some(format!(
+            "  it needs its timing: replayed {} {spaced}, it ran clean (a race, or requests \
+             the script overlaps that the server takes only one at a time, such as two live \
+             subscriptions under one id)",
+            plural(u64::from(runs), "time")
         )),
-        Timing::NotNeeded { reproduced, runs } => Some(format!(
-            "  not a timing race: replayed with every send and reconnect {gap} ms after the step before and \
-             the connections started {gap} ms apart, it broke the same way ({reproduced} of \
-             {runs}): the server turns this script away every time (a reused id, a channel \
-             never joined, a destination nothing subscribes to) or always fails there; the \
-             evidence, read against that step of the script, says which"
+        Timing::NotNeeded { every_time: true } => Some(format!(
+            "  no race window under {gap} ms: replayed {spaced}, it broke the same way: the \
+             server turns this script away every time (a reused id, a channel never joined, \
+             a destination nothing subscribes to), always fails there, or takes longer than \
+             that to recover (a cleanup that lags); the evidence, read against that step of \
+             the script, says which"
+        )),
+        Timing::NotNeeded { every_time: false } => Some(format!(
+            "  no race window under {gap} ms: replayed {spaced}, it broke the same way, as \
+             it did in only some replays: a fault that comes and goes whatever the timing, \
+             or one whose window is longer than that"
         )),
     }
 }

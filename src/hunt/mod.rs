@@ -1768,7 +1768,15 @@ async fn record(
     };
     let timing = match rate.reproduced {
         0 => timing::Timing::Unchecked,
-        _ => timing_of(runner, &plan, (oracle, &evidence, excuse), budget_end).await,
+        _ => {
+            timing_of(
+                runner,
+                &plan,
+                (oracle, &evidence, excuse),
+                (&rate, budget_end),
+            )
+            .await
+        }
     };
     let found = Candidate { plan, round, seed };
     let mut found = save_found(
@@ -1783,55 +1791,53 @@ async fn record(
     Ok(found)
 }
 
-/// How many spaced-out replays must break the same way for a find not to need its timing:
-/// every one of them (a first that runs clean settles it the other way).
-const SPACED_RUNS: u32 = 2;
-
-/// The timing check of a confirmed find of `oracle` (its `evidence`) made by `plan`: the
-/// plan spaced out ([`timing::spaced`]) replayed up to [`SPACED_RUNS`] times within the
-/// budget, reproducing only with a violation of the same [`Signature`] as the evidence's
-/// first, numbers aside.
-/// A reset or run that fails leaves it unchecked: the find itself stands.
+/// The timing check of a confirmed find of `oracle` (its `evidence`, its confirming
+/// `rate`) made by `plan`: the plan spaced out ([`timing::spaced`]) replayed, within the
+/// budget, as many times as [`timing::runs_to_tell`] says its rate needs. The first replay
+/// that breaks the expectation the evidence leads with (its oracle and `expected`, however
+/// it broke: another ending, one connection after the other) settles it as not needing its
+/// timing; all of them clean, as needing it. One that broke something else, or could not
+/// judge the target, a reset or run that failed, the budget or Ctrl-C leave it unchecked:
+/// the find itself stands.
 async fn timing_of(
     runner: &Runner,
     plan: &Plan,
     (oracle, evidence, excuse): (OracleKind, &[Violation], Option<Excuse>),
-    budget_end: Instant,
+    (rate, budget_end): (&Rate, Instant),
 ) -> timing::Timing {
-    let Some(spaced) = timing::spaced(plan) else {
-        return timing::Timing::Unchecked;
+    use timing::Timing;
+    let (Some(spaced), Some(first), Some(runs)) = (
+        timing::spaced(plan),
+        evidence.first(),
+        timing::runs_to_tell(rate.reproduced, rate.runs),
+    ) else {
+        return Timing::Unchecked;
     };
-    // The find's own violation, the one its report leads with: the others a round kept
-    // may be what the run's unspaced edges show (a liveness probe right after its end
-    // still meets a cleanup that lags).
-    // Its numbers left out: spaced out, the same refusal comes at other instants (`409
-    // 652 ms after the last session ended`).
-    let shape = |s: Signature| (s.oracle, s.expected, shrink::without_numbers(&s.seen));
-    let Some(first) = evidence.first().map(|v| shape(Signature::of(v, plan))) else {
-        return timing::Timing::Unchecked;
+    let expected = Signature::of(first, plan).expected;
+    let same = |v: &Violation| {
+        excuse.is_none_or(|e| !e.excuses(v)) && Signature::of(v, &spaced).expected == expected
     };
-    let wanted = |v: &Violation| {
-        excuse.is_none_or(|e| !e.excuses(v)) && shape(Signature::of(v, &spaced)) == first
-    };
-    let need = Some(SPACED_RUNS);
-    let measured = runner
-        .measure_where(
-            &spaced,
-            oracle,
-            SPACED_RUNS,
-            need,
-            Some(budget_end),
-            (&wanted, excuse),
-        )
-        .await;
-    match measured.map(|m| m.rate) {
-        Ok(rate) if rate.runs > rate.reproduced => timing::Timing::Needed,
-        Ok(rate) if rate.runs == SPACED_RUNS => timing::Timing::NotNeeded {
-            reproduced: rate.reproduced,
-            runs: rate.runs,
-        },
-        _ => timing::Timing::Unchecked,
+    for _ in 0..runs {
+        if runner.cancel.is_cancelled() || runner.reset_by(Some(budget_end)).await.is_err() {
+            return Timing::Unchecked;
+        }
+        let Ok(Some((outcome, false))) = runner.once_by(&spaced, budget_end).await else {
+            return Timing::Unchecked;
+        };
+        if runner.cancel.is_cancelled() || Unjudged::of_excusing(&outcome, true, excuse).is_some() {
+            return Timing::Unchecked;
+        }
+        if !first_of(&outcome, oracle, &same).is_empty() {
+            return Timing::NotNeeded {
+                every_time: rate.reproduced == rate.runs,
+            };
+        }
+        if !outcome.results.violations.is_empty() {
+            // Broke another way: it says nothing of this find's timing.
+            return Timing::Unchecked;
+        }
     }
+    Timing::Needed { runs }
 }
 
 /// What a repro reproduces: the oracle, its evidence, for a broken target the health

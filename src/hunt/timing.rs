@@ -26,15 +26,16 @@ pub const LONGEST: Duration = Duration::from_secs(15);
 /// What the timing check said of a find ([`crate::hunt::Found::timing`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Timing {
-    /// Not checked: no replay confirmed the find, the budget had no room left, Ctrl-C, the
-    /// spacing would have taken longer than [`LONGEST`], or the plan is paced (an open
-    /// model keeps its schedule).
+    /// Not checked, or not told: no replay confirmed the find, it reproduced too rarely to
+    /// tell ([`runs_to_tell`]), the budget had no room left, Ctrl-C, the spacing would
+    /// have taken longer than [`LONGEST`], the plan is paced (an open model keeps its
+    /// schedule), or a spaced replay broke another expectation or could not judge.
     Unchecked,
-    /// Spaced out, the plan ran without the find's violation: it needs its timing.
-    Needed,
-    /// Spaced out, it broke the same way `reproduced` of `runs` times (every one): not
-    /// the client's timing.
-    NotNeeded { reproduced: u32, runs: u32 },
+    /// Spaced out, the plan ran clean in every one of `runs` replays: it needs its timing.
+    Needed { runs: u32 },
+    /// Spaced out, the same expectation broke: no race window under [`GAP`] causes it.
+    /// `every_time`: the find had reproduced in every confirming replay.
+    NotNeeded { every_time: bool },
 }
 
 impl Timing {
@@ -42,10 +43,32 @@ impl Timing {
     pub fn name(self) -> &'static str {
         match self {
             Timing::Unchecked => "unchecked",
-            Timing::Needed => "needed",
+            Timing::Needed { .. } => "needed",
             Timing::NotNeeded { .. } => "not_needed",
         }
     }
+}
+
+/// The chance of every spaced replay running clean by luck, for a fault that needs no
+/// timing, that the check accepts.
+const LUCK: f64 = 0.05;
+
+/// The most spaced replays a check runs.
+const MOST_RUNS: u32 = 5;
+
+/// How many spaced replays tell a find that reproduced in `reproduced` of `runs`
+/// confirming replays: as many as leave a chance under [`LUCK`] that a fault breaking at
+/// its rate whatever the timing ran clean in all of them (`(1 - rate)^k`), at least 2; the
+/// rate taken as `reproduced / (runs + 1)`, so that a few replays that all broke are not
+/// read as a certainty (10/10: 2 spaced replays, 2/2: 3). `None` when that takes more
+/// than [`MOST_RUNS`] (a rate under about 45%) or nothing was confirmed.
+pub fn runs_to_tell(reproduced: u32, runs: u32) -> Option<u32> {
+    if reproduced == 0 || runs == 0 {
+        return None;
+    }
+    let clean = 1.0 - f64::from(reproduced.min(runs)) / (f64::from(runs) + 1.0);
+    let needed = (LUCK.ln() / clean.ln()).ceil();
+    (needed <= f64::from(MOST_RUNS)).then(|| (needed as u32).max(2))
 }
 
 /// `plan` with its timing taken out (see the module's docs), its duration grown by what
@@ -288,6 +311,19 @@ mod tests {
             1,
         );
         assert!(spaced(&short).is_some());
+    }
+
+    /// A find that broke every time is told by two spaced replays; a rarer one by as many
+    /// as make a clean streak by luck unlikely, and not at all under about 45%.
+    #[test]
+    fn rarer_finds_take_more_spaced_replays_to_tell() {
+        assert_eq!(runs_to_tell(10, 10), Some(2));
+        assert_eq!(runs_to_tell(2, 2), Some(3));
+        assert_eq!(runs_to_tell(8, 10), Some(3));
+        assert_eq!(runs_to_tell(5, 10), Some(5));
+        assert_eq!(runs_to_tell(4, 10), None);
+        assert_eq!(runs_to_tell(0, 10), None);
+        assert_eq!(runs_to_tell(1, 0), None);
     }
 
     /// A shrunk repro's explicit actions are spaced as a script is.

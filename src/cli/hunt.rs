@@ -1194,7 +1194,7 @@ fn found_report(
 pub(super) fn timing_said(timing: Timing) -> String {
     match timing {
         Timing::Unchecked => String::new(),
-        Timing::Needed { .. } => ", needs its timing (spaced out, it ran clean)".to_string(),
+        Timing::Needed { .. } => ", needs its timing (spaced out, it held)".to_string(),
         Timing::NotNeeded { .. } => format!(
             ", no race window under {} ms (spaced out, it broke the same way: the script, \
              the server's logic, or a slower recovery)",
@@ -1214,9 +1214,9 @@ fn timing_line(timing: Timing) -> Option<String> {
     match timing {
         Timing::Unchecked => None,
         Timing::Needed { runs } => Some(format!(
-            "  it needs its timing: replayed {} {spaced}, it ran clean (a race, or requests \
-             the script overlaps that the server takes only one at a time, such as two live \
-             subscriptions under one id)",
+            "  it needs its timing: replayed {} {spaced}, what it broke held every time (a \
+             race, or requests the script overlaps that the server takes only one at a time, \
+             such as two live subscriptions under one id)",
             plural(u64::from(runs), "time")
         )),
         Timing::NotNeeded { every_time: true } => Some(format!(

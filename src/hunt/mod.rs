@@ -1796,9 +1796,10 @@ async fn record(
 /// budget, as many times as [`timing::runs_to_tell`] says its rate needs. The first replay
 /// that breaks the expectation the evidence leads with (its oracle and `expected`, however
 /// it broke: another ending, one connection after the other) settles it as not needing its
-/// timing; all of them clean, as needing it. One that broke something else, or could not
-/// judge the target, a reset or run that failed, the budget or Ctrl-C leave it unchecked:
-/// the find itself stands.
+/// timing; all of them clean of it (and of any expectation the find's round did not also
+/// break), as needing it. One that broke something else, or could not judge the target,
+/// a reset or run that failed, the budget or Ctrl-C leave it unchecked: the find itself
+/// stands.
 async fn timing_of(
     runner: &Runner,
     plan: &Plan,
@@ -1832,8 +1833,16 @@ async fn timing_of(
                 every_time: rate.reproduced == rate.runs,
             };
         }
-        if !outcome.results.violations.is_empty() {
-            // Broke another way: it says nothing of this find's timing.
+        // Another expectation broke, one the find's own round did not (those it did, a
+        // liveness probe right after the run's end meeting the same lagging cleanup, are
+        // not spaced out): it says nothing of this find's timing.
+        let known = |v: &Violation| {
+            let shown = Signature::of(v, &spaced).expected;
+            evidence
+                .iter()
+                .any(|e| Signature::of(e, plan).expected == shown)
+        };
+        if outcome.results.violations.iter().any(|v| !known(v)) {
             return Timing::Unchecked;
         }
     }

@@ -596,6 +596,11 @@ pub struct ConnChecker {
     rare: Option<Box<CheckerRare>>,
 }
 
+/// The Close code by which a server says it failed (RFC 6455 §7.4.1: 1011, an unexpected
+/// condition prevented it from fulfilling the request): an error it sent before explains
+/// nothing of what the close then cut.
+const SERVER_FAILED: u16 = 1011;
+
 /// The parts of a [`ConnChecker`] few connections use, boxed.
 #[derive(Default)]
 struct CheckerRare {
@@ -1736,8 +1741,8 @@ impl ConnChecker {
         close_code: Option<u16>,
         now: Instant,
     ) {
-        // A Close 1011 says the server failed: no error before it explains what it cut.
-        let failed = close_code == Some(1011);
+        // The server says it failed: no error before it explains what it cut.
+        let failed = close_code == Some(SERVER_FAILED);
         while !self.pending.is_empty() {
             if how == StreamEnd::Lost && !failed && self.not_owed_after_refusal(&self.pending[0]) {
                 // A refusal, then the server closed (a STOMP ERROR's close, a full room's):
@@ -1809,7 +1814,7 @@ impl ConnChecker {
         // The server said why first: an error naming no request, or the refusal of the
         // script's latest request; unless the close says the server failed (1011).
         let explained = (self.saw_uncorrelated_error || self.refusal_last_word().is_some())
-            && close_code != Some(1011);
+            && close_code != Some(SERVER_FAILED);
         self.end_stream(StreamEnd::Lost, detail, close_code, now);
         if explained || self.violated > before {
             return;

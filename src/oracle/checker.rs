@@ -2277,6 +2277,13 @@ impl ConnChecker {
                 self.answered_late(key, now, true);
                 return;
             }
+            // A request whose `expect` correlates nothing (`input_ack` after an input,
+            // while a join elsewhere in the script correlates on `id`), refused with an error
+            // naming it: that expectation's answer, as an error naming no request would be.
+            if let Some(idx) = self.awaiting_latest_request() {
+                self.settle_by_error(idx, msg, contradicts, now);
+                return;
+            }
             // Its request's expectation may open later (a pipelined request's, a script
             // that thinks before its `expect`): it settles that one when it does.
             let event = self.spec.error_event.clone();
@@ -2307,6 +2314,22 @@ impl ConnChecker {
         // And whatever is pending when the server then closes was explicitly refused, not
         // silently dropped.
         self.saw_uncorrelated_error = true;
+    }
+
+    /// The uncorrelated expectation that waits for the answer to the connection's latest
+    /// request (opened right after it), nothing of its pattern come yet, and not asking
+    /// for the error event: what an error naming a request no pending expectation
+    /// correlates with answers.
+    fn awaiting_latest_request(&self) -> Option<usize> {
+        let latest = self.last_request?;
+        let error = self.spec.error_event.as_str();
+        self.pending.iter().position(|p| {
+            p.correlate.is_none()
+                && !p.absent
+                && p.seen_count == 0
+                && p.sent_at.is_some_and(|(_, actual)| actual == latest)
+                && !p.state.mentions(error)
+        })
     }
 
     /// The [`key_hash`] of the correlation value `msg` carries when an expectation with it

@@ -712,6 +712,37 @@ fn a_refusal_excuses_only_what_is_awaited_with_nothing_asked_since() {
     assert!(cut.violations.is_empty(), "{:?}", cut.violations);
 }
 
+/// An error naming a request that no pending expectation correlates with (the script
+/// correlates a join on `id` but not its inputs) answers the uncorrelated expectation that
+/// waits for the connection's latest request, as an error naming no request would; one
+/// waiting since an earlier request is not its answer.
+#[test]
+fn an_error_naming_a_request_an_uncorrelated_expect_waits_for_settles_it() {
+    let t = Instant::now();
+    let at = |ms| t + Duration::from_millis(ms);
+    let run = |later_request: bool| {
+        let mut ch = ConnChecker::new(
+            Arc::new(OracleSpec::default()),
+            who(),
+            t,
+            vec!["run_id".into()],
+        );
+        ch.note_request(t);
+        ch.expect(plan_of("input_ack", None), Some((t, t)), t);
+        if later_request {
+            ch.note_request(at(5));
+        }
+        ch.on_message(&json!({"type": "error", "run_id": "b-1"}), at(10));
+        ch.expire(at(6_000));
+        ch
+    };
+    let mut answered = run(false);
+    assert!(answered.violations.is_empty(), "{:?}", answered.violations);
+    assert_eq!(answered.counts().expectations_errored, 1);
+    let earlier = run(true);
+    assert_eq!(earlier.violations.len(), 1, "{:?}", earlier.violations);
+}
+
 /// A refusal and then the server's close (a STOMP ERROR's, a full room's): what the script
 /// waited for unasked is cut as not owed; a Close 1011 says the server failed and is
 /// judged, after a refusal as after an error naming no request.

@@ -3,13 +3,14 @@
 //! started [`GAP`] apart, one after another, barriers and rendezvous left open.
 //!
 //! A race needs its timing: spaced out, its window (a few milliseconds to tens of them)
-//! is never hit and the plan runs clean of it. A find that breaks the same way spaced out
-//! does not come from the client's timing at all: a script the server turns away every
-//! time (a subscription id reused, a channel never joined, a destination nothing
-//! subscribes to) or a server that always fails there. Both are worth knowing, neither is
-//! a race to shrink. The idea is the "does it still fail sequentially?" check of
-//! linearizability testers (a history that fails with no overlap has no concurrency to
-//! blame), applied to a whole recorded plan.
+//! is never hit and what it broke holds. A find whose expectation breaks again spaced out
+//! has no race window under [`GAP`]: a script the server turns away every time (a
+//! channel never joined, a destination nothing subscribes to), a server that always fails
+//! there, or one that takes longer than [`GAP`] to recover (a cleanup that lags). Both
+//! readings are worth knowing; only the first is a race of milliseconds to shrink. The
+//! idea is the "does it still fail sequentially?" check of linearizability testers (a
+//! history that fails with no overlap has no concurrency to blame), applied to a whole
+//! recorded plan.
 
 use crate::model::{Action, Dist, Plan, Step};
 use std::time::Duration;

@@ -1815,6 +1815,12 @@ async fn timing_of(
         return Timing::Unchecked;
     };
     let expected = Signature::of(first, plan).expected;
+    // What the find's own round broke, read once (a spaced replay may keep many
+    // violations).
+    let seen_in_round: Vec<String> = evidence
+        .iter()
+        .map(|e| Signature::of(e, plan).expected)
+        .collect();
     let same = |v: &Violation| {
         excuse.is_none_or(|e| !e.excuses(v)) && Signature::of(v, &spaced).expected == expected
     };
@@ -1836,13 +1842,12 @@ async fn timing_of(
         // Another expectation broke, one the find's own round did not (those it did, a
         // liveness probe right after the run's end meeting the same lagging cleanup, are
         // not spaced out): it says nothing of this find's timing.
-        let known = |v: &Violation| {
-            let shown = Signature::of(v, &spaced).expected;
-            evidence
-                .iter()
-                .any(|e| Signature::of(e, plan).expected == shown)
-        };
-        if outcome.results.violations.iter().any(|v| !known(v)) {
+        if outcome
+            .results
+            .violations
+            .iter()
+            .any(|v| !seen_in_round.contains(&Signature::of(v, &spaced).expected))
+        {
             return Timing::Unchecked;
         }
     }
